@@ -1,0 +1,112 @@
+/*
+ * arch.h — what core/ needs from the CPU, for x86_64 Linux.
+ *
+ * A handful of symbols: the context switch, building a new context's first
+ * frame, reading and writing the thread pointer (fs base), raw system calls
+ * (which never touch errno: the runtime must not disturb the running G's
+ * errno), and a spin hint.  Another architecture provides the same names.
+ */
+#ifndef VTHREAD_ARCH_H
+#define VTHREAD_ARCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VT_HIDDEN __attribute__((visibility("hidden")))
+
+/* Offsets in the frame vt_arch_switch saves (see the .S file). */
+#define VT_FRAME_MXCSR 0
+#define VT_FRAME_FPUCW 4
+#define VT_FRAME_R15 8
+#define VT_FRAME_R14 16
+#define VT_FRAME_R13 24
+#define VT_FRAME_R12 32
+#define VT_FRAME_RBX 40
+#define VT_FRAME_RBP 48
+#define VT_FRAME_RET 56
+#define VT_FRAME_SIZE 64
+
+/* True when wrfsbase may be used (AT_HWCAP2 has HWCAP2_FSGSBASE); read by
+ * the assembly.  Set once by vt_arch_init(), before any switch. */
+VT_HIDDEN extern unsigned char vt_arch_have_fsgsbase;
+
+/* Decides how the thread pointer is switched.  Idempotent. */
+VT_HIDDEN void vt_arch_init(void);
+
+/* Saves the running context into *save_sp, switches to load_sp (and to
+ * thread pointer fs unless 0), then stores 0 to *off_cpu when non-NULL.
+ * Returns when some M switches back to the saved context. */
+VT_HIDDEN void vt_arch_switch(void **save_sp, void *load_sp, uintptr_t fs,
+                              volatile int *off_cpu);
+VT_HIDDEN void vt_arch_gstart(void);
+
+/* Builds the first frame of a context that will run entry(arg) on the
+ * stack whose highest usable address is top; returns its saved stack
+ * pointer, for vt_arch_switch's load_sp. */
+static inline void *vt_arch_init_stack(void *top, void (*entry)(void *),
+                                       void *arg)
+{
+    uintptr_t sp = (uintptr_t)top & ~(uintptr_t)15;
+    /* After vt_arch_switch's ret pops the return slot, rsp must be 16-byte
+     * aligned for vt_arch_gstart's call: two zero words sit above it. */
+    sp -= 16;
+    ((uint64_t *)sp)[0] = 0;
+    ((uint64_t *)sp)[1] = 0;
+    sp -= VT_FRAME_SIZE;
+    uint64_t *f = (uint64_t *)sp;
+    for (int i = 0; i < VT_FRAME_SIZE / 8; i++)
+        f[i] = 0;
+    *(uint32_t *)(sp + VT_FRAME_MXCSR) = 0x1f80; /* ABI default MXCSR */
+    *(uint16_t *)(sp + VT_FRAME_FPUCW) = 0x037f; /* ABI default x87 CW */
+    *(uint64_t *)(sp + VT_FRAME_R12) = (uint64_t)(uintptr_t)entry;
+    *(uint64_t *)(sp + VT_FRAME_R13) = (uint64_t)(uintptr_t)arg;
+    *(uint64_t *)(sp + VT_FRAME_RET) = (uint64_t)(uintptr_t)vt_arch_gstart;
+    return (void *)sp;
+}
+
+/* The thread pointer: %fs:0 holds the TCB's own address on x86_64. */
+static inline uintptr_t vt_arch_get_tp(void)
+{
+    uintptr_t tp;
+    __asm__ volatile("movq %%fs:0, %0" : "=r"(tp));
+    return tp;
+}
+
+/* Reads/writes a word at an offset from the thread pointer.  volatile asm:
+ * the compiler can neither cache nor move these across a switch. */
+static inline uintptr_t vt_arch_tp_load(unsigned long off)
+{
+    uintptr_t v;
+    __asm__ volatile("movq %%fs:(%1), %0" : "=r"(v) : "r"(off));
+    return v;
+}
+
+/* Sets the calling OS thread's thread pointer outside a switch. */
+VT_HIDDEN void vt_arch_set_tp(uintptr_t tp);
+
+static inline void vt_arch_relax(void) { __asm__ volatile("pause" ::: "memory"); }
+
+/* Raw system calls: return -errno on failure, never touch errno. */
+static inline long vt_sys6(long n, long a, long b, long c, long d, long e,
+                           long f)
+{
+    long ret;
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8),
+                       "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+#define vt_sys0(n) vt_sys6((n), 0, 0, 0, 0, 0, 0)
+#define vt_sys1(n, a) vt_sys6((n), (long)(a), 0, 0, 0, 0, 0)
+#define vt_sys2(n, a, b) vt_sys6((n), (long)(a), (long)(b), 0, 0, 0, 0)
+#define vt_sys3(n, a, b, c) vt_sys6((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define vt_sys4(n, a, b, c, d)                                                \
+    vt_sys6((n), (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+
+#endif /* VTHREAD_ARCH_H */

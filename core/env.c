@@ -1,0 +1,156 @@
+/*
+ * env.c — configuration from the environment, validated once at start-up.
+ * A bad value is a one-line error naming the variable (exit status 2).
+ *
+ *   VTHREAD_PROCS=N          Ps (1..1024); default: CPUs in the affinity mask
+ *   VTHREAD_STACK_SIZE=SIZE  default stack of a G (16K..1G; suffix k, m, g);
+ *                            default RLIMIT_STACK as glibc (2 MiB if
+ *                            unlimited)
+ *   VTHREAD_MAX_THREADS=N    cap on OS threads (Ms), default 10000
+ *   VTHREAD_DEBUG=LIST       comma list: stats, schedtrace=MS
+ *   VTHREAD_DISABLE=1        pass everything through to glibc
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "rt.h"
+
+struct vt_config vt_cfg;
+
+/* Parses a whole decimal number with an optional k/m/g suffix (binary).
+ * Returns false on anything else. */
+static bool parse_size(const char *s, unsigned long long *out)
+{
+    if (!s || !isdigit((unsigned char)*s))
+        return false;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return false;
+    unsigned shift = 0;
+    switch (*end) {
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    }
+    if (*end == 'b' || *end == 'B')
+        end++;
+    if (*end != '\0' || (shift && v > (ULLONG_MAX >> shift)))
+        return false;
+    *out = v << shift;
+    return true;
+}
+
+static long env_int(const char *name, long lo, long hi, long dflt)
+{
+    const char *s = getenv(name);
+    if (!s)
+        return dflt;
+    unsigned long long v;
+    bool ok = true;
+    const char *p = s;
+    if (!*p)
+        ok = false;
+    for (; *p; p++)
+        if (!isdigit((unsigned char)*p))
+            ok = false;
+    if (ok) {
+        errno = 0;
+        v = strtoull(s, NULL, 10);
+        ok = errno == 0 && v >= (unsigned long long)lo &&
+             v <= (unsigned long long)hi;
+    }
+    if (!ok)
+        vt_config_error("%s='%s': expected a whole number from %ld to %ld",
+                        name, s, lo, hi);
+    return (long)v;
+}
+
+static size_t default_stack_size(void)
+{
+    struct rlimit rl;
+    /* glibc: RLIMIT_STACK, or 2 MiB when unlimited (ARCH_STACK_DEFAULT_SIZE
+     * is 32 MiB only on ia64); never below PTHREAD_STACK_MIN. */
+    if (getrlimit(RLIMIT_STACK, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return 2u << 20;
+    size_t s = rl.rlim_cur;
+    if (s < 16384)
+        s = 16384;
+    return s;
+}
+
+static void parse_debug(const char *s)
+{
+    const char *p = s;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        if (len == 5 && !strncmp(p, "stats", 5)) {
+            vt_cfg.stats = true;
+        } else if (len > 11 && !strncmp(p, "schedtrace=", 11)) {
+            char num[16];
+            size_t n = len - 11;
+            bool ok = n < sizeof num;
+            if (ok) {
+                memcpy(num, p + 11, n);
+                num[n] = 0;
+                for (size_t i = 0; i < n; i++)
+                    if (!isdigit((unsigned char)num[i]))
+                        ok = false;
+            }
+            long ms = ok ? strtol(num, NULL, 10) : 0;
+            if (!ok || ms < 1 || ms > 3600000)
+                vt_config_error("VTHREAD_DEBUG='%s': schedtrace wants a period "
+                                "in ms from 1 to 3600000, as schedtrace=1000",
+                                s);
+            vt_cfg.schedtrace_ms = (int)ms;
+        } else if (len > 0) {
+            vt_config_error("VTHREAD_DEBUG='%s': unknown item '%.*s' "
+                            "(known: stats, schedtrace=MS)",
+                            s, (int)len, p);
+        }
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+}
+
+void vt_config_load(void)
+{
+    const char *dis = getenv("VTHREAD_DISABLE");
+    if (dis && strcmp(dis, "0") && strcmp(dis, "1") && *dis)
+        vt_config_error("VTHREAD_DISABLE='%s': expected 0 or 1", dis);
+    vt_cfg.disabled = dis && !strcmp(dis, "1");
+
+    cpu_set_t set;
+    int ncpu = 1;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        ncpu = CPU_COUNT(&set);
+    if (ncpu < 1)
+        ncpu = 1;
+    if (ncpu > 1024)
+        ncpu = 1024;
+    vt_cfg.procs = (int)env_int("VTHREAD_PROCS", 1, 1024, ncpu);
+    vt_cfg.max_ms = (int)env_int("VTHREAD_MAX_THREADS", 4, 1000000, 10000);
+
+    const char *ss = getenv("VTHREAD_STACK_SIZE");
+    if (ss) {
+        unsigned long long v;
+        if (!parse_size(ss, &v) || v < 16384 || v > (1ull << 30))
+            vt_config_error("VTHREAD_STACK_SIZE='%s': expected a size from "
+                            "16k to 1g (bytes, or with suffix k, m or g)",
+                            ss);
+        vt_cfg.stack_size = (size_t)v;
+    } else {
+        vt_cfg.stack_size = default_stack_size();
+    }
+
+    const char *dbg = getenv("VTHREAD_DEBUG");
+    if (dbg)
+        parse_debug(dbg);
+}

@@ -1,0 +1,54 @@
+/*
+ * lock.h — the runtime's own locks and futex helpers.
+ *
+ * vt_lock is a small futex mutex (0 free, 1 locked, 2 locked with sleepers)
+ * that blocks the OS thread, never the G: it guards short runtime critical
+ * sections (the scheduler, a parking-lot bucket, a timer heap) that never
+ * park.  Usable by any thread, with or without a P.  Raw syscalls only, so
+ * errno is never touched.
+ */
+#ifndef VTHREAD_LOCK_H
+#define VTHREAD_LOCK_H
+
+#include <linux/futex.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+#include "arch.h"
+#include "atomic.h"
+
+typedef struct { _Atomic int v; } vt_lock;
+#define VT_LOCK_INIT {0}
+
+static inline long vt_futex_wait(_Atomic int *addr, int val,
+                                 const struct timespec *rel)
+{
+    return vt_sys4(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, rel);
+}
+static inline long vt_futex_wake(_Atomic int *addr, int n)
+{
+    return vt_sys3(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n);
+}
+
+VT_HIDDEN void vt_lock_slow(vt_lock *l);
+
+static inline void vt_lock_acquire(vt_lock *l)
+{
+    int z = 0;
+    if (likely(cas(&l->v, &z, 1)))
+        return;
+    vt_lock_slow(l);
+}
+static inline int vt_lock_try(vt_lock *l)
+{
+    int z = 0;
+    return cas(&l->v, &z, 1);
+}
+static inline void vt_lock_release(vt_lock *l)
+{
+    if (unlikely(xchg(&l->v, 0) == 2))
+        vt_futex_wake(&l->v, 1);
+}
+
+#endif

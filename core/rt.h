@@ -1,0 +1,371 @@
+/*
+ * rt.h — the runtime's shared structures: G, M, P and the scheduler.
+ *
+ * Model (Go's, adapted to C threads; see docs/architecture.md):
+ *  - A G is a thread as the program sees it: a stack, saved registers, and
+ *    its own glibc thread descriptor + static TLS block, so errno, __thread
+ *    and malloc's per-thread caches belong to the G and follow it from M to
+ *    M.  The thread pointer (fs base) is switched with the stack.
+ *  - An M is an OS thread (made with the real pthread_create).  Each M has a
+ *    g0: its own stack and own descriptor, where it idles and runs the
+ *    scheduler's slow paths.  Runtime code that runs on a G's stack uses the
+ *    G's TLS; the runtime therefore keeps NO state in __thread variables and
+ *    makes raw syscalls so the G's errno is never disturbed.
+ *  - A P is the right to run Gs; VTHREAD_PROCS of them.  Each P has a local
+ *    run queue (owner pushes, anyone steals half), a runnext slot, a timer
+ *    heap and a cache of free G units.
+ *
+ * Who owns a P.  p->status packs (owner M id, state) into one word so that
+ * every change of ownership is one CAS:
+ *    P_IDLE     on the idle list; no owner.  Changed under sched.lock.
+ *    P_RT       its M runs runtime code (scheduling, readying, timers):
+ *               only that M touches runq tail, runnext, timers as owner.
+ *    P_USER     its M runs a G's user code.  sysmon may retake it (CAS to
+ *               P_IDLE) when the M makes no CPU progress: the G blocked in
+ *               a call vthread cannot see.  The G notices at its next
+ *               runtime entry (vt_rt_enter's CAS fails) and finds a P anew.
+ *    P_SYSCALL  its M is in an intercepted system call; sysmon retakes it
+ *               once the call outlives VT_SYSCALL_RETAKE_NS.
+ * An M moves its own P between P_RT, P_USER and P_SYSCALL with a CAS on
+ * (its id, old state), so a retake by sysmon is never overwritten.
+ *
+ * G states (g->status) and who moves them:
+ *    G_RUNNABLE  in a run queue (local, runnext or global); whoever pops it
+ *                runs it (after waiting for on_cpu to clear).
+ *    G_RUNNING   on an M (g->m).  Only the G itself leaves this state.
+ *    G_WAITING   parked (parking lot, sleep, join); exactly one waker moves
+ *                it to G_RUNNABLE (vt_ready), the one that dequeued it.
+ *    G_DEAD      exited: a zombie until joined, or being recycled.
+ *
+ * The park/ready race (a G readied before its M finished switching off its
+ * stack) is closed by g->on_cpu: set by the M that switches to the G,
+ * cleared by the arch switch after the G's context is saved and its stack
+ * and TLS are no longer in use.  An M about to run a G waits for on_cpu==0.
+ *
+ * Lock order: p->tlock (timer heap) -> parking-lot bucket -> sched.lock
+ *             -> sched.glock (all-G list).
+ */
+#ifndef VTHREAD_RT_H
+#define VTHREAD_RT_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "arch.h"
+#include "atomic.h"
+#include "lock.h"
+#include "runq.h"
+#include "vthread_core.h"
+
+typedef struct vt_m vt_m;
+typedef struct vt_p vt_p;
+
+/* ------------------------------------------------------- glibc descriptor */
+/* Offsets in glibc 2.36's struct pthread (x86_64), checked at start-up by
+ * vt_tls_check_layout(); see docs/glibc-descriptor.md for how each was
+ * found.  The descriptor address is the thread pointer (TLS_TCB_AT_TP). */
+#define PD_TCB 0x0            /* tcbhead_t.tcb: the TCB itself */
+#define PD_DTV 0x8            /* tcbhead_t.dtv */
+#define PD_SELF 0x10          /* tcbhead_t.self: what pthread_self returns */
+#define PD_MULTIPLE_THREADS 0x18
+#define PD_SYSINFO 0x20
+#define PD_STACK_GUARD 0x28
+#define PD_POINTER_GUARD 0x30
+#define PD_FEATURE_1 0x48
+#define PD_VTHREAD_G 0x280    /* tcbhead_t.__padding[0]: unused by glibc;
+                                 vthread's G pointer (0 = not a G) */
+#define PD_TID 0x2d0
+#define PD_ROBUST_PREV 0x2d8
+#define PD_ROBUST_HEAD 0x2e0  /* struct robust_list_head */
+#define PD_CLEANUP 0x2f8
+#define PD_CLEANUP_JMP_BUF 0x300
+#define PD_CANCELHANDLING 0x308
+#define PD_RESULT 0x628
+#define PD_STACKBLOCK 0x690
+#define PD_STACKBLOCK_SIZE 0x698
+#define PD_GUARDSIZE 0x6a0
+#define PD_REPORTED_GUARDSIZE 0x6a8
+#define PD_TCB_SIZE 2368      /* sizeof(struct pthread), incl. rseq area */
+
+#define PD_FIELD(pd, off, type) (*(type *)((char *)(pd) + (off)))
+
+/* ------------------------------------------------------------------ timer */
+typedef struct vt_timer vt_timer;
+/* Runs with the owning P's tlock held; p is the P of the M running it, or
+ * NULL when sysmon runs it (no P).  Must not block or park. */
+typedef void (*vt_timer_fn)(vt_timer *t, vt_p *p);
+struct vt_timer {
+    int64_t when;       /* guarded by owner->tlock */
+    vt_timer_fn fn;
+    _Atomic(vt_p *) owner; /* heap it is in; NULL once fired/deleted */
+    int index;          /* position in owner's heap, -1 when not queued */
+};
+
+/* --------------------------------------------------------------- waiter */
+/* One parked thread in the parking lot.  A G's lives in its vt_g; a non-G
+ * caller's on its stack.  Fields other than addr are guarded by the lock
+ * of the bucket of addr; addr changes only under both buckets' locks
+ * (requeue), so a reader locks bucket(addr) and re-checks addr. */
+struct vt_waiter {
+    _Atomic(const void *) addr;
+    struct vt_waiter *next, *prev;
+    vt_g *g;                 /* NULL for a non-G (futex) waiter */
+    _Atomic int futex_word;  /* non-G: 0 asleep, 1 woken */
+    uintptr_t token_in, token_out;
+    int result;              /* enum vt_park_result */
+    bool queued;
+    bool interruptible;
+};
+
+/* -------------------------------------------------------------------- G */
+enum { G_IDLE, G_RUNNABLE, G_RUNNING, G_WAITING, G_DEAD };
+
+/* join/detach state bits (g->jstate) */
+#define J_DETACHED 1u
+#define J_EXITED 2u
+#define J_JOINING 4u
+
+/* Where a G's memory came from. */
+enum { GU_UNIT, GU_USER_STACK, GU_MAIN, GU_G0 };
+
+struct vt_g {
+    /* --- context: owned by the M that runs or switches to the G */
+    void *sp;                /* saved stack pointer while off CPU */
+    volatile int on_cpu;     /* see the park/ready race above */
+    _Atomic int status;      /* G_* */
+    vt_m *m;                 /* M running it; valid while G_RUNNING */
+    vt_g *schedlink;         /* run-queue link (global queue, free lists) */
+
+    /* --- identity: immutable while the G lives */
+    uint64_t id;
+    int tid;                 /* synthetic; written into the descriptor */
+    void *pd;                /* glibc descriptor = thread pointer */
+    int kind;                /* GU_* */
+    bool is_g0;
+
+    /* --- memory: immutable while the G lives */
+    void *map;               /* GU_UNIT: the mapping (guard at the bottom) */
+    size_t map_size;
+    size_t guard;
+    void *stack_lo, *stack_hi;  /* usable stack */
+    size_t stack_size;       /* requested size (for the free-unit cache) */
+
+    /* --- start */
+    void *(*fn)(void *);
+    void *arg;
+    sigset_t start_mask;
+    bool has_start_mask;
+
+    /* --- parking: waiter guarded by the bucket lock; timer by its P */
+    struct vt_waiter waiter;
+    vt_timer timer;
+    _Atomic int interrupt;   /* vt_interrupt pending */
+    char sleep_key;          /* private park address for vt_sleep_until */
+
+    /* --- exit / join */
+    _Atomic unsigned jstate; /* J_* */
+    void *retval;            /* written before J_EXITED is set */
+
+    /* --- syscalls */
+    int syscall_depth;       /* nesting of vt_syscall_enter (G-private) */
+    int rt_depth;            /* nesting of vt_rt_enter (G-private); a G
+                                switched to while its P is in P_RT has 1 */
+
+    /* --- observability: written by the G, read racily by dumps */
+    const char *wait_reason;
+    int64_t wait_since;
+
+    /* --- all-G list, guarded by sched.glock */
+    vt_g *allnext, *allprev;
+    uint64_t tls_gen;        /* vt_tls_gen this G's static TLS matches */
+
+    _Alignas(16) unsigned char ext[VT_G_EXT_SIZE];
+};
+
+/* -------------------------------------------------------------------- M */
+struct vt_m {
+    int id;
+    pid_t tid;               /* kernel TID */
+    pthread_t thread;        /* real pthread handle */
+    clockid_t cpuclock;      /* this thread's CPU-time clock, for sysmon */
+    vt_g *g0;                /* the M's own context (stack, descriptor) */
+    vt_g *curg;              /* G running on this M (NULL on g0) */
+    vt_p *p;                 /* P held (ownership is in p->status) */
+    vt_p *nextp;             /* P handed over by startm before waking */
+    _Atomic int park;        /* futex note: 0 asleep, 1 woken */
+    bool spinning;           /* looking for work without having found it */
+    bool watching;           /* idle M sleeping until the next timer */
+    vt_m *schedlink;         /* idle-M list, guarded by sched.lock */
+    vt_m *allnext;           /* all Ms, append-only */
+    uint32_t fastrand;
+};
+
+/* -------------------------------------------------------------------- P */
+enum { P_IDLE = 0, P_RT = 1, P_USER = 2, P_SYSCALL = 3 };
+#define P_STATUS(mid, st) (((uint64_t)(uint32_t)(mid) << 8) | (st))
+#define P_STATE(s) ((int)((s)&0xff))
+#define P_OWNER(s) ((int)((s) >> 8))
+
+struct vt_p {
+    int id;
+    _Atomic uint64_t status; /* P_STATUS(owner M id, state) */
+    vt_m *m;                 /* owner M (informational; status decides) */
+    vt_p *link;              /* idle-P list, guarded by sched.lock */
+
+    struct vt_runq runq;     /* owner pushes; anyone steals */
+    _Atomic(vt_g *) runnext; /* owner sets; thieves may take it */
+
+    _Atomic uint32_t schedtick;   /* +1 per G switch (read by sysmon) */
+    _Atomic uint32_t syscalltick; /* +1 per syscall entry */
+    uint32_t globtick;            /* owner: when to poll the global queue */
+
+    /* timers, guarded by tlock */
+    vt_lock tlock;
+    vt_timer **timers;
+    int ntimers, cap_timers;
+    _Atomic int64_t timer0;  /* earliest when, INT64_MAX when none */
+
+    /* free G units of the default size, owner only (in P_RT) */
+    vt_g *gfree;
+    int ngfree;
+
+    /* sysmon's private observations */
+    uint32_t sm_schedtick, sm_syscalltick;
+    int64_t sm_when;         /* when the current tick was first seen */
+    int64_t sm_cpu;          /* owner M's CPU time at the last look */
+    int64_t sm_cpu_when;     /* when sm_cpu was read */
+    int sm_still;            /* looks without CPU progress */
+};
+
+/* ------------------------------------------------------------- scheduler */
+struct vt_config {
+    int procs;               /* VTHREAD_PROCS */
+    size_t stack_size;       /* VTHREAD_STACK_SIZE or RLIMIT_STACK */
+    int max_ms;              /* VTHREAD_MAX_THREADS */
+    bool stats;              /* VTHREAD_DEBUG=stats */
+    int schedtrace_ms;       /* VTHREAD_DEBUG=schedtrace=MS */
+    bool disabled;           /* VTHREAD_DISABLE=1 */
+};
+
+struct vt_stats {
+    _Atomic uint64_t gs_created, gs_exited, ms_created, steals, handoffs,
+        retakes_syscall, retakes_blocked, parks, wakeups, timers_fired,
+        units_reused, units_made, units_freed, preemptions;
+    _Atomic int64_t peak_live;
+};
+
+struct vt_sched {
+    _Atomic int started;     /* 0 no, 1 starting, 2 running */
+    vt_lock lock;            /* guards: global runq, pidle, midle, counts */
+    vt_g *runq_head, *runq_tail;
+    _Atomic int runq_size;
+    vt_p *pidle;
+    _Atomic int npidle;
+    vt_m *midle;
+    int nmidle;
+    _Atomic int nmspinning;
+    int mcount;
+    vt_m *watcher;           /* idle M sleeping until watch_until */
+    _Atomic int64_t watch_until;
+    vt_m *allm;
+
+    int nprocs;
+    vt_p **allp;
+
+    vt_lock glock;           /* guards allg list and the global unit cache */
+    vt_g *allg;
+    vt_g *gfree;             /* global cache of free default-size units */
+    int ngfree;
+    _Atomic int64_t live;    /* Gs that have not exited */
+    _Atomic uint64_t next_id;
+    _Atomic int next_tid;
+
+    pthread_t sysmon;
+    _Atomic int sysmon_wake; /* futex: sysmon sleeps on it */
+};
+
+VT_HIDDEN extern struct vt_sched vt_sched;
+VT_HIDDEN extern struct vt_config vt_cfg;
+VT_HIDDEN extern struct vt_stats vt_stats;
+VT_HIDDEN extern struct vt_hooks vt_hooks_set;
+
+#define VT_SYSCALL_RETAKE_NS 20000  /* hand off a P stuck in a syscall */
+#define VT_BLOCKED_RETAKE_NS 50000  /* ... or in code we cannot see */
+#define VT_P_GFREE_MAX 64
+#define VT_GLOBAL_GFREE_MAX 1024
+
+/* ------------------------------------------------------ internal calls */
+/* sched.c */
+VT_HIDDEN vt_m *vt_rt_enter(vt_g *g);     /* take our P into P_RT */
+VT_HIDDEN void vt_rt_leave(vt_m *m);      /* P_RT -> P_USER (outermost) */
+/* G_WAITING -> runnable.  next: run it next on p (a wake-up by a running
+ * G: ping-pong stays on one P); else FIFO (timer batches keep order). */
+VT_HIDDEN void vt_ready(vt_g *g, vt_p *p, bool next);
+VT_HIDDEN void vt_rearm_watcher(int64_t when);
+VT_HIDDEN void vt_park_self(vt_g *g);     /* g is G_WAITING: switch away */
+VT_HIDDEN void vt_wakep(void);
+VT_HIDDEN void vt_handoffp(vt_p *p);
+VT_HIDDEN void vt_start(void);
+VT_HIDDEN vt_g *vt_current_g(void);       /* incl. non-G => NULL */
+VT_HIDDEN int64_t vt_sched_next_timer(void);
+
+/* tls.c */
+VT_HIDDEN void vt_tls_init(void);
+VT_HIDDEN int vt_tls_setup(vt_g *g, void *pd, bool fresh);
+VT_HIDDEN void vt_tls_release(vt_g *g);
+VT_HIDDEN void vt_tls_start_g(vt_g *g);
+VT_HIDDEN size_t vt_tls_static_size(void);
+VT_HIDDEN size_t vt_tls_static_align(void);
+VT_HIDDEN void *vt_tls_creator_pd(void);
+
+/* stack.c */
+VT_HIDDEN void vt_stack_init(void);
+VT_HIDDEN int vt_unit_alloc(size_t stack_size, size_t guard, vt_g **out);
+VT_HIDDEN int vt_unit_on_user_stack(void *addr, size_t size, vt_g **out);
+VT_HIDDEN void vt_unit_destroy(vt_g *g);
+VT_HIDDEN size_t vt_page_size(void);
+
+/* timer.c */
+VT_HIDDEN void vt_timer_add(vt_p *p, vt_timer *t, int64_t when,
+                            vt_timer_fn fn);
+VT_HIDDEN bool vt_timer_del(vt_timer *t);
+VT_HIDDEN int vt_timers_run(vt_p *on, vt_p *runner, int64_t now);
+
+/* parklot.c */
+VT_HIDDEN void vt_parklot_init(void);
+VT_HIDDEN void vt_waiter_interrupt(vt_g *g);
+
+/* sysmon.c */
+VT_HIDDEN void vt_sysmon_start(void);
+VT_HIDDEN void vt_sysmon_kick(void);
+VT_HIDDEN void vt_stats_print(void);
+
+/* env.c */
+VT_HIDDEN void vt_config_load(void);
+
+/* log.c */
+VT_HIDDEN void vt_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+VT_HIDDEN void vt_config_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+
+/* The G pointer stored in the running thread's descriptor (NULL on g0,
+ * sysmon and foreign threads). */
+static inline vt_g *vt_tp_g(void)
+{
+    return (vt_g *)vt_arch_tp_load(PD_VTHREAD_G);
+}
+
+#ifdef VT_DEBUG
+#define VT_ASSERT(c)                                                          \
+    do {                                                                      \
+        if (unlikely(!(c)))                                                   \
+            vt_fatal("assertion failed: %s (%s:%d)", #c, __FILE__, __LINE__); \
+    } while (0)
+#else
+#define VT_ASSERT(c) ((void)0)
+#endif
+
+#endif /* VTHREAD_RT_H */

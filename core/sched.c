@@ -1,0 +1,1260 @@
+/*
+ * sched.c — Gs, Ms and Ps: spawning, switching, readying, stealing, idling.
+ *
+ * The shape is Go's scheduler (runtime/proc.go); rt.h states the ownership
+ * rules.  What differs, and why:
+ *
+ *  - No scheduler context on the fast path.  A G that blocks looks for the
+ *    next G itself, on its own stack, and switches straight to it: one fs
+ *    write per switch (arch_prctl costs microseconds where FSGSBASE is
+ *    missing).  Only when nothing is runnable does it switch to its M's g0,
+ *    which spins, steals, and finally sleeps on a futex.
+ *  - The park/ready race is closed by g->on_cpu instead of Go's "unlock on
+ *    g0 after the switch": the G queues itself as a waiter while still on
+ *    its stack; whoever picks it up waits for on_cpu to clear.
+ *  - Blocking we cannot see: user code runs with its P in P_USER, which
+ *    sysmon may take back when the M stops making CPU progress.  Runtime
+ *    entry points therefore begin with vt_rt_enter (one CAS) and end with
+ *    vt_rt_leave (one store).
+ *  - The runtime starts lazily, at the first vt_spawn: a program that never
+ *    creates a thread pays nothing, and a fork before that needs nothing.
+ *
+ * Spinning Ms (Go's rule): an M out of work spins (steals) only while
+ * spinning Ms are fewer than half the busy Ps; a readied G wakes an idle P
+ * only when no M spins (vt_wakep).  A spinning M that stops spinning
+ * re-checks every run queue after decrementing nmspinning, because a G
+ * readied just before the decrement woke nobody.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "real.h"
+#include "rt.h"
+
+struct vt_sched vt_sched;
+struct vt_stats vt_stats;
+struct vt_hooks vt_hooks_set;
+
+VT_HIDDEN void vt_tls_run_dtors(void);
+VT_HIDDEN extern _Atomic uint64_t vt_tls_gen;
+
+static vt_g main_g;
+static vt_m *m0;
+static _Atomic int next_mid = 1;
+
+#define M_G0_STACK (1u << 20)
+
+/* --------------------------------------------------------------- helpers */
+
+int64_t vt_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static uint32_t fastrand(vt_m *m)
+{
+    uint32_t x = m->fastrand;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return m->fastrand = x ? x : 0x9e3779b9u;
+}
+
+static void notesleep(vt_m *m, int64_t deadline)
+{
+    while (!ld_acquire(&m->park)) {
+        struct timespec ts, *tsp = NULL;
+        if (deadline) {
+            int64_t left = deadline - vt_now();
+            if (left <= 0)
+                return;
+            ts.tv_sec = left / 1000000000;
+            ts.tv_nsec = left % 1000000000;
+            tsp = &ts;
+        }
+        vt_futex_wait(&m->park, 0, tsp);
+    }
+}
+
+static void notewakeup(vt_m *m)
+{
+    st_release(&m->park, 1);
+    vt_futex_wake(&m->park, 1);
+}
+
+/* ------------------------------------------------------- P and M lists */
+/* All with sched.lock held. */
+
+static vt_p *pidleget(void)
+{
+    vt_p *p = vt_sched.pidle;
+    if (p) {
+        vt_sched.pidle = p->link;
+        p->link = NULL;
+        xsub(&vt_sched.npidle, 1);
+    }
+    return p;
+}
+
+static void pidleput(vt_p *p)
+{
+    st_release(&p->status, P_STATUS(0, P_IDLE));
+    p->m = NULL;
+    p->link = vt_sched.pidle;
+    vt_sched.pidle = p;
+    xadd(&vt_sched.npidle, 1);
+}
+
+static vt_m *mget(void)
+{
+    vt_m *m = vt_sched.midle;
+    if (m) {
+        vt_sched.midle = m->schedlink;
+        m->schedlink = NULL;
+        vt_sched.nmidle--;
+    }
+    return m;
+}
+
+static void acquirep(vt_m *m, vt_p *p)
+{
+    m->p = p;
+    p->m = m;
+    st_release(&p->status, P_STATUS(m->id, P_RT));
+}
+
+/* -------------------------------------------------------- run queues */
+
+static void globrunqput_locked(vt_g *g)
+{
+    g->schedlink = NULL;
+    if (vt_sched.runq_tail)
+        vt_sched.runq_tail->schedlink = g;
+    else
+        vt_sched.runq_head = g;
+    vt_sched.runq_tail = g;
+    xadd(&vt_sched.runq_size, 1);
+}
+
+static void globrunqput(vt_g *g)
+{
+    vt_lock_acquire(&vt_sched.lock);
+    globrunqput_locked(g);
+    vt_lock_release(&vt_sched.lock);
+}
+
+/* Takes one G from the global queue and moves a fair share more into p's
+ * local queue.  max = 0: no limit but the fair share. */
+static vt_g *globrunqget(vt_p *p, int max)
+{
+    if (ld_relaxed(&vt_sched.runq_size) == 0)
+        return NULL;
+    vt_lock_acquire(&vt_sched.lock);
+    int size = ld_relaxed(&vt_sched.runq_size);
+    if (size == 0) {
+        vt_lock_release(&vt_sched.lock);
+        return NULL;
+    }
+    int n = size / vt_sched.nprocs + 1;
+    if (n > size)
+        n = size;
+    if (max > 0 && n > max)
+        n = max;
+    if (n > VT_RUNQ_SIZE / 2)
+        n = VT_RUNQ_SIZE / 2;
+    vt_g *first = vt_sched.runq_head;
+    vt_g *g = first;
+    for (int i = 0; i < n; i++) {
+        vt_g *next = g->schedlink;
+        if (i > 0)
+            vt_runq_put(&p->runq, g); /* room: n <= half the ring */
+        g = next;
+    }
+    vt_sched.runq_head = g;
+    if (!g)
+        vt_sched.runq_tail = NULL;
+    xsub(&vt_sched.runq_size, n);
+    vt_lock_release(&vt_sched.lock);
+    return first;
+}
+
+/* Owner only.  next: put g in runnext (it runs next, inheriting the time
+ * slice: a ping-pong pair stays on one P); the G it displaces goes to the
+ * ring. */
+static void runqput(vt_p *p, vt_g *g, bool next)
+{
+    if (next) {
+        g = xchg(&p->runnext, g);
+        if (!g)
+            return;
+    }
+    while (!vt_runq_put(&p->runq, g)) {
+        void *batch[VT_RUNQ_SIZE / 2 + 1];
+        uint32_t n = vt_runq_spill(&p->runq, g, batch);
+        if (n == 0)
+            continue; /* thieves made room */
+        vt_lock_acquire(&vt_sched.lock);
+        for (uint32_t i = 0; i < n; i++)
+            globrunqput_locked(batch[i]);
+        vt_lock_release(&vt_sched.lock);
+        return;
+    }
+}
+
+static vt_g *runqget(vt_p *p)
+{
+    vt_g *g = ld_relaxed(&p->runnext);
+    if (g && cas(&p->runnext, &g, NULL))
+        return g;
+    return vt_runq_get(&p->runq);
+}
+
+/* Steals half of victim's queue into p's; returns one G to run. */
+static vt_g *runqsteal(vt_p *p, vt_p *victim, bool take_next)
+{
+    void *batch[VT_RUNQ_SIZE / 2 + 1];
+    uint32_t n = vt_runq_grab(&victim->runq, batch, VT_RUNQ_SIZE / 2);
+    if (n == 0) {
+        if (!take_next)
+            return NULL;
+        /* The victim's owner is running user code (or is stuck in it):
+         * its runnext would otherwise wait for it. */
+        uint64_t s = ld_acquire(&victim->status);
+        if (P_STATE(s) != P_USER && P_STATE(s) != P_SYSCALL)
+            return NULL;
+        vt_g *g = ld_relaxed(&victim->runnext);
+        if (g && cas(&victim->runnext, &g, NULL)) {
+            xadd(&vt_stats.steals, 1);
+            return g;
+        }
+        return NULL;
+    }
+    xadd(&vt_stats.steals, 1);
+    for (uint32_t i = 0; i + 1 < n; i++)
+        vt_runq_put(&p->runq, batch[i]); /* p's ring is empty: room */
+    return batch[n - 1];
+}
+
+/* ----------------------------------------------------------- switching */
+
+/* Switches from `from` (on this M, P in P_RT) to `to` (popped from a run
+ * queue).  Returns when `from` runs again, possibly on another M. */
+static void switch_g(vt_m *m, vt_g *from, vt_g *to)
+{
+    if (to == from) {
+        st_release(&from->status, G_RUNNING);
+        return;
+    }
+    while (ld_acquire((_Atomic int *)&to->on_cpu))
+        vt_arch_relax();
+    to->on_cpu = 1;
+    to->m = m;
+    m->curg = to;
+    st_release(&to->status, G_RUNNING);
+    vt_arch_switch(&from->sp, to->sp, (uintptr_t)to->pd, &from->on_cpu);
+}
+
+static void switch_to_g0(vt_m *m, vt_g *from)
+{
+    m->curg = NULL;
+    m->g0->on_cpu = 1;
+    vt_arch_switch(&from->sp, m->g0->sp, (uintptr_t)m->g0->pd, &from->on_cpu);
+}
+
+/* g0 -> g, then back on g0 when some G of this M has nothing to run. */
+static void execute(vt_m *m, vt_g *g)
+{
+    while (ld_acquire((_Atomic int *)&g->on_cpu))
+        vt_arch_relax();
+    g->on_cpu = 1;
+    g->m = m;
+    m->curg = g;
+    xadd(&m->p->schedtick, 1);
+    st_release(&g->status, G_RUNNING);
+    vt_arch_switch(&m->g0->sp, g->sp, (uintptr_t)g->pd, &m->g0->on_cpu);
+}
+
+/* ----------------------------------------------------------- M control */
+
+static void m_loop(void *arg);
+static void *mstart(void *arg);
+
+static void newm(vt_p *p, bool spinning)
+{
+    vt_m *m = calloc(1, sizeof *m);
+    vt_g *g0 = calloc(1, sizeof *g0);
+    if (!m || !g0)
+        vt_fatal("out of memory creating an OS thread");
+    m->id = xadd(&next_mid, 1);
+    m->g0 = g0;
+    g0->is_g0 = true;
+    g0->kind = GU_G0;
+    g0->m = m;
+    m->nextp = p;
+    m->spinning = spinning;
+    m->fastrand = (uint32_t)m->id * 0x9e3779b9u;
+    vt_lock_acquire(&vt_sched.lock);
+    if (vt_sched.mcount >= vt_cfg.max_ms) {
+        vt_lock_release(&vt_sched.lock);
+        vt_fatal("program needs more than %d OS threads (VTHREAD_MAX_THREADS):"
+                 " too many threads blocked in system calls at once",
+                 vt_cfg.max_ms);
+    }
+    vt_sched.mcount++;
+    m->allnext = vt_sched.allm;
+    vt_sched.allm = m;
+    vt_lock_release(&vt_sched.lock);
+    xadd(&vt_stats.ms_created, 1);
+
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    int err = vt_real.pthread_create(&m->thread, &a, mstart, m);
+    pthread_attr_destroy(&a);
+    if (err)
+        vt_fatal("cannot create an OS thread (M %d): %s", m->id,
+                 strerror(err));
+}
+
+static clockid_t thread_cpuclock(pid_t tid)
+{
+    /* Linux: MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED). */
+    return (clockid_t)((~(unsigned)tid << 3) | 6);
+}
+
+static void *mstart(void *arg)
+{
+    vt_m *m = arg;
+    m->tid = (pid_t)vt_sys0(SYS_gettid);
+    m->cpuclock = thread_cpuclock(m->tid);
+    m->g0->pd = (void *)vt_arch_get_tp();
+    m->g0->on_cpu = 1;
+    m->g0->status = G_RUNNING;
+    vt_p *p = m->nextp;
+    m->nextp = NULL;
+    if (p)
+        acquirep(m, p);
+    m_loop(m);
+    return NULL;
+}
+
+/* Gives p and, if needed, a fresh M to run it. */
+static void startm(vt_p *p, bool spinning)
+{
+    vt_lock_acquire(&vt_sched.lock);
+    if (!p) {
+        p = pidleget();
+        if (!p) {
+            vt_lock_release(&vt_sched.lock);
+            if (spinning)
+                xsub(&vt_sched.nmspinning, 1);
+            return;
+        }
+    }
+    vt_m *m = mget();
+    if (m && vt_sched.watcher == m) {
+        vt_sched.watcher = NULL;
+        st_release(&vt_sched.watch_until, INT64_MAX);
+    }
+    vt_lock_release(&vt_sched.lock);
+    /* The P belongs to the chosen M from here: mark it so sysmon leaves
+     * it alone until that M runs. */
+    st_release(&p->status, P_STATUS(0, P_RT));
+    vt_sysmon_kick(); /* a P is about to run: sysmon watches again */
+    if (!m) {
+        newm(p, spinning);
+        return;
+    }
+    m->spinning = spinning;
+    m->nextp = p;
+    notewakeup(m);
+}
+
+void vt_wakep(void)
+{
+    if (ld_acquire(&vt_sched.npidle) == 0)
+        return;
+    int z = 0;
+    if (ld_acquire(&vt_sched.nmspinning) != 0 ||
+        !cas(&vt_sched.nmspinning, &z, 1))
+        return;
+    startm(NULL, true);
+}
+
+void vt_handoffp(vt_p *p)
+{
+    xadd(&vt_stats.handoffs, 1);
+    if (vt_runq_len(&p->runq) || ld_relaxed(&p->runnext) ||
+        ld_relaxed(&vt_sched.runq_size)) {
+        startm(p, false);
+        return;
+    }
+    int z = 0;
+    if (ld_acquire(&vt_sched.nmspinning) + ld_acquire(&vt_sched.npidle) == 0 &&
+        cas(&vt_sched.nmspinning, &z, 1)) {
+        startm(p, true);
+        return;
+    }
+    vt_lock_acquire(&vt_sched.lock);
+    pidleput(p);
+    vt_lock_release(&vt_sched.lock);
+    if (ld_relaxed(&p->timer0) != INT64_MAX)
+        vt_sysmon_kick();
+}
+
+int64_t vt_sched_next_timer(void)
+{
+    int64_t next = INT64_MAX;
+    for (int i = 0; i < vt_sched.nprocs; i++) {
+        int64_t w = ld_acquire(&vt_sched.allp[i]->timer0);
+        if (w < next)
+            next = w;
+    }
+    return next;
+}
+
+/* Parks the M (no P) until startm hands it one, or until `deadline` when it
+ * is the timer watcher.  Returns with m->p set, or NULL after a timeout. */
+static void stopm(vt_m *m, int64_t deadline)
+{
+    st_relaxed(&m->park, 0);
+    vt_lock_acquire(&vt_sched.lock);
+    m->watching = false;
+    if (deadline != INT64_MAX &&
+        (!vt_sched.watcher || deadline < ld_relaxed(&vt_sched.watch_until))) {
+        vt_sched.watcher = m;
+        st_release(&vt_sched.watch_until, deadline);
+        m->watching = true;
+    }
+    m->schedlink = vt_sched.midle;
+    vt_sched.midle = m;
+    vt_sched.nmidle++;
+    vt_lock_release(&vt_sched.lock);
+
+    notesleep(m, m->watching ? deadline : 0);
+    if (!ld_acquire(&m->park)) {
+        /* Timed out as the watcher: leave the idle list unless a startm
+         * already picked us (then its wake-up is on its way). */
+        vt_lock_acquire(&vt_sched.lock);
+        vt_m **pp = &vt_sched.midle;
+        while (*pp && *pp != m)
+            pp = &(*pp)->schedlink;
+        if (*pp) {
+            *pp = m->schedlink;
+            m->schedlink = NULL;
+            vt_sched.nmidle--;
+            if (vt_sched.watcher == m) {
+                vt_sched.watcher = NULL;
+                st_release(&vt_sched.watch_until, INT64_MAX);
+            }
+            vt_p *p = pidleget();
+            vt_lock_release(&vt_sched.lock);
+            if (p)
+                acquirep(m, p);
+            return;
+        }
+        vt_lock_release(&vt_sched.lock);
+        notesleep(m, 0);
+    }
+    vt_p *p = m->nextp;
+    m->nextp = NULL;
+    if (p)
+        acquirep(m, p);
+}
+
+/* An M without a P sleeps; the first such M watches the earliest timer,
+ * but only while an idle P exists to run it (busy Ps run their own). */
+static void idle(vt_m *m)
+{
+    int64_t dl = INT64_MAX;
+    if (ld_acquire(&vt_sched.npidle) > 0) {
+        dl = vt_sched_next_timer();
+        if (dl != INT64_MAX && dl <= vt_now()) {
+            vt_lock_acquire(&vt_sched.lock);
+            vt_p *p = pidleget();
+            vt_lock_release(&vt_sched.lock);
+            if (p) {
+                acquirep(m, p);
+                return;
+            }
+            dl = INT64_MAX;
+        }
+    }
+    stopm(m, dl);
+}
+
+static void resetspinning(vt_m *m)
+{
+    m->spinning = false;
+    if (xsub(&vt_sched.nmspinning, 1) == 1)
+        vt_wakep(); /* we were the last spinner and found work */
+}
+
+/* Runs the expired timers of every P (an idle P's timers have nobody
+ * else).  p: the P of the M doing it (readied Gs go to its queue). */
+static void run_all_timers(vt_p *p, int64_t now)
+{
+    for (int i = 0; i < vt_sched.nprocs; i++)
+        vt_timers_run(vt_sched.allp[i], p, now);
+}
+
+/* On g0: finds a G to run; returns with m->p held in P_RT. */
+static vt_g *findrunnable(vt_m *m)
+{
+    for (;;) {
+        vt_p *p = m->p;
+        if (!p) {
+            idle(m);
+            continue;
+        }
+        run_all_timers(p, vt_now());
+        vt_g *g = runqget(p);
+        if (!g)
+            g = globrunqget(p, 0);
+        if (g)
+            return g;
+        int busy = vt_sched.nprocs - ld_acquire(&vt_sched.npidle);
+        if (m->spinning || 2 * ld_acquire(&vt_sched.nmspinning) < busy) {
+            if (!m->spinning) {
+                m->spinning = true;
+                xadd(&vt_sched.nmspinning, 1);
+            }
+            for (int round = 0; round < 4 && !g; round++) {
+                int n = vt_sched.nprocs;
+                int start = (int)(fastrand(m) % (uint32_t)n);
+                for (int i = 0; i < n && !g; i++) {
+                    vt_p *v = vt_sched.allp[(start + i) % n];
+                    if (v != p)
+                        g = runqsteal(p, v, round == 3);
+                }
+            }
+            if (g)
+                return g;
+        }
+        /* Nothing: give up the P. */
+        vt_lock_acquire(&vt_sched.lock);
+        if (ld_relaxed(&vt_sched.runq_size)) {
+            vt_lock_release(&vt_sched.lock);
+            continue;
+        }
+        pidleput(p);
+        m->p = NULL;
+        vt_lock_release(&vt_sched.lock);
+        if (m->spinning) {
+            m->spinning = false;
+            xsub(&vt_sched.nmspinning, 1);
+            /* Re-check: a G readied before our decrement woke nobody. */
+            for (int i = 0; i < vt_sched.nprocs; i++) {
+                vt_p *v = vt_sched.allp[i];
+                if (vt_runq_len(&v->runq) || ld_relaxed(&v->runnext)) {
+                    vt_lock_acquire(&vt_sched.lock);
+                    vt_p *np = pidleget();
+                    vt_lock_release(&vt_sched.lock);
+                    if (np) {
+                        acquirep(m, np);
+                        m->spinning = true;
+                        xadd(&vt_sched.nmspinning, 1);
+                    }
+                    break;
+                }
+            }
+            if (m->p)
+                continue;
+        }
+        if (ld_relaxed(&vt_sched.runq_size)) {
+            vt_lock_acquire(&vt_sched.lock);
+            vt_p *np = pidleget();
+            vt_lock_release(&vt_sched.lock);
+            if (np) {
+                acquirep(m, np);
+                continue;
+            }
+        }
+        idle(m);
+    }
+}
+
+static void m_loop(void *arg)
+{
+    vt_m *m = arg;
+    for (;;) {
+        vt_g *g = findrunnable(m);
+        if (m->spinning)
+            resetspinning(m);
+        execute(m, g);
+    }
+}
+
+/* ------------------------------------------------- the G side of things */
+
+vt_g *vt_current_g(void) { return vt_tp_g(); }
+
+/* The G lost its P (sysmon took it while it was blocked) or gave it away:
+ * get one, or queue ourselves and let this M idle. */
+static vt_m *reacquire(vt_g *g)
+{
+    vt_m *m = g->m;
+    m->p = NULL;
+    vt_lock_acquire(&vt_sched.lock);
+    vt_p *p = pidleget();
+    if (p) {
+        vt_lock_release(&vt_sched.lock);
+        acquirep(m, p);
+        return m;
+    }
+    st_release(&g->status, G_RUNNABLE);
+    globrunqput_locked(g);
+    vt_lock_release(&vt_sched.lock);
+    switch_to_g0(m, g);
+    return g->m; /* resumed by an M holding a P in P_RT */
+}
+
+vt_m *vt_rt_enter(vt_g *g)
+{
+    if (g->rt_depth++)
+        return g->m; /* nested: the P is already ours in P_RT */
+    vt_m *m = g->m;
+    vt_p *p = m->p;
+    if (likely(p != NULL)) {
+        uint64_t exp = P_STATUS(m->id, P_USER);
+        if (likely(cas(&p->status, &exp, P_STATUS(m->id, P_RT))))
+            return m;
+        exp = P_STATUS(m->id, P_SYSCALL);
+        if (cas(&p->status, &exp, P_STATUS(m->id, P_RT)))
+            return m;
+    }
+    return reacquire(g);
+}
+
+void vt_rt_leave(vt_m *m)
+{
+    vt_g *g = m->curg;
+    if (--g->rt_depth == 0)
+        st_release(&m->p->status, P_STATUS(m->id, P_USER));
+}
+
+void vt_ready(vt_g *g, vt_p *p, bool next)
+{
+    int exp = G_WAITING;
+    if (unlikely(!cas(&g->status, &exp, G_RUNNABLE)))
+        vt_fatal("readying G %llu that is not waiting (state %d)",
+                 (unsigned long long)g->id, exp);
+    if (p)
+        runqput(p, g, next);
+    else
+        globrunqput(g);
+    vt_wakep();
+}
+
+/* A timer due before the idle watcher M's deadline was added: wake the
+ * watcher so it sleeps again with the new deadline (it finds no P handed
+ * over and goes back to idle()). */
+void vt_rearm_watcher(int64_t when)
+{
+    if (when >= ld_acquire(&vt_sched.watch_until))
+        return;
+    vt_lock_acquire(&vt_sched.lock);
+    vt_m *m = vt_sched.watcher;
+    if (m && when < ld_relaxed(&vt_sched.watch_until)) {
+        /* The watcher is on the idle list: startm and its own time-out
+         * both clear sched.watcher under this lock when they take it. */
+        vt_m **pp = &vt_sched.midle;
+        while (*pp != m)
+            pp = &(*pp)->schedlink;
+        *pp = m->schedlink;
+        m->schedlink = NULL;
+        vt_sched.nmidle--;
+        vt_sched.watcher = NULL;
+        st_release(&vt_sched.watch_until, INT64_MAX);
+        m->nextp = NULL;
+        vt_lock_release(&vt_sched.lock);
+        notewakeup(m);
+        return;
+    }
+    vt_lock_release(&vt_sched.lock);
+}
+
+/* Finds the next G on this P without leaving the G's stack. */
+static vt_g *find_local(vt_p *p)
+{
+    uint32_t tick = ld_relaxed(&p->schedtick);
+    vt_g *g;
+    /* Fairness: now and then the global queue goes first. */
+    if (tick % 61 == 0 && ld_relaxed(&vt_sched.runq_size) &&
+        (g = globrunqget(p, 1)))
+        return g;
+    if ((g = runqget(p)))
+        return g;
+    if ((g = globrunqget(p, 0)))
+        return g;
+    if (vt_timers_run(p, p, vt_now()) && (g = runqget(p)))
+        return g;
+    return NULL;
+}
+
+void vt_park_self(vt_g *g)
+{
+    vt_m *m = g->m;
+    vt_p *p = m->p;
+    xadd(&p->schedtick, 1);
+    vt_g *next = find_local(p);
+    if (next)
+        switch_g(m, g, next);
+    else
+        switch_to_g0(m, g);
+}
+
+/* ------------------------------------------------------------ G entry */
+
+static void g_main(void *arg)
+{
+    vt_g *g = arg;
+    vt_rt_leave(g->m);
+    vt_tls_start_g(g);
+    /* An unwind buffer like NPTL's start_thread installs: glibc's own
+     * pthread_exit (and cancellation) unwinds the G's frames, running
+     * cleanup handlers and C++ destructors, then longjmps here. */
+    __pthread_unwind_buf_t ub;
+    /* With savemask 0 __sigsetjmp writes only the registers and the
+     * mask_was_saved flag, which this buffer has (NPTL does the same). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
+    int again = __sigsetjmp((struct __jmp_buf_tag *)(void *)ub.__cancel_jmp_buf, 0);
+#pragma GCC diagnostic pop
+    if (!again) {
+        ub.__pad[0] = NULL; /* prev */
+        ub.__pad[1] = NULL; /* cleanup */
+        ub.__pad[2] = NULL; /* canceltype */
+        vt_g *self = vt_tp_g();
+        PD_FIELD(self->pd, PD_CLEANUP_JMP_BUF, void *) = &ub;
+        if (vt_hooks_set.on_start)
+            vt_hooks_set.on_start(self);
+        void *ret = self->fn(self->arg);
+        PD_FIELD(self->pd, PD_RESULT, void *) = ret;
+    }
+    vt_g *self = vt_tp_g();
+    vt_exit(PD_FIELD(self->pd, PD_RESULT, void *));
+}
+
+/* -------------------------------------------------------- unit caching */
+
+static bool default_unit(vt_g *g)
+{
+    return g->kind == GU_UNIT && g->stack_size == vt_cfg.stack_size &&
+           g->guard == vt_page_size();
+}
+
+static void wait_off_cpu(vt_g *g)
+{
+    while (ld_acquire((_Atomic int *)&g->on_cpu))
+        vt_arch_relax();
+}
+
+/* Puts an exited G's unit up for reuse.  p: the caller's P if it holds one
+ * in P_RT, else NULL.  The G may still be on CPU (it is the caller, or it
+ * is finishing its last switch): reuse waits for on_cpu to clear. */
+static void unit_free(vt_g *g, vt_p *p)
+{
+    if (g->kind == GU_MAIN)
+        return; /* the original thread's descriptor is glibc's */
+    if (!default_unit(g)) {
+        wait_off_cpu(g);
+        if (g->kind == GU_USER_STACK)
+            vt_tls_release(g);
+        else
+            vt_unit_destroy(g);
+        return;
+    }
+    if (p && p->ngfree < VT_P_GFREE_MAX) {
+        g->schedlink = p->gfree;
+        p->gfree = g;
+        p->ngfree++;
+        return;
+    }
+    vt_g *destroy = NULL;
+    vt_lock_acquire(&vt_sched.glock);
+    if (p) { /* move half the local cache to the global one */
+        while (p->ngfree > VT_P_GFREE_MAX / 2) {
+            vt_g *x = p->gfree;
+            p->gfree = x->schedlink;
+            p->ngfree--;
+            x->schedlink = vt_sched.gfree;
+            vt_sched.gfree = x;
+            vt_sched.ngfree++;
+        }
+    }
+    g->schedlink = vt_sched.gfree;
+    vt_sched.gfree = g;
+    vt_sched.ngfree++;
+    /* Beyond the bound, give memory back (not g itself: it may be us). */
+    while (vt_sched.ngfree > VT_GLOBAL_GFREE_MAX) {
+        vt_g *x = g->schedlink;
+        g->schedlink = x->schedlink;
+        vt_sched.ngfree--;
+        x->schedlink = destroy;
+        destroy = x;
+    }
+    vt_lock_release(&vt_sched.glock);
+    while (destroy) {
+        vt_g *x = destroy;
+        destroy = x->schedlink;
+        wait_off_cpu(x);
+        vt_unit_destroy(x);
+    }
+}
+
+static vt_g *unit_get(vt_p *p)
+{
+    vt_g *g = NULL;
+    if (p && p->gfree) {
+        g = p->gfree;
+        p->gfree = g->schedlink;
+        p->ngfree--;
+    } else if (vt_sched.gfree) {
+        vt_lock_acquire(&vt_sched.glock);
+        g = vt_sched.gfree;
+        if (g) {
+            vt_sched.gfree = g->schedlink;
+            vt_sched.ngfree--;
+        }
+        vt_lock_release(&vt_sched.glock);
+    }
+    if (g) {
+        wait_off_cpu(g);
+        xadd(&vt_stats.units_reused, 1);
+    }
+    return g;
+}
+
+/* Clears a G for a new life, keeping its memory and identity fields. */
+static void g_reset(vt_g *g)
+{
+    vt_g keep = *g;
+    memset(g, 0, offsetof(vt_g, ext) + VT_G_EXT_SIZE);
+    g->pd = keep.pd;
+    g->kind = keep.kind;
+    g->map = keep.map;
+    g->map_size = keep.map_size;
+    g->guard = keep.guard;
+    g->stack_lo = keep.stack_lo;
+    g->stack_hi = keep.stack_hi;
+    g->stack_size = keep.stack_size;
+    g->tid = keep.tid;
+}
+
+/* ------------------------------------------------------------- spawning */
+
+static void allg_add(vt_g *g)
+{
+    vt_lock_acquire(&vt_sched.glock);
+    g->allprev = NULL;
+    g->allnext = vt_sched.allg;
+    if (vt_sched.allg)
+        vt_sched.allg->allprev = g;
+    vt_sched.allg = g;
+    /* A dlopen fix-up ran between our TLS set-up and now: redo it. */
+    if (g->kind != GU_MAIN && ld_acquire(&vt_tls_gen) != g->tls_gen)
+        vt_tls_setup(g, g->pd, false);
+    vt_lock_release(&vt_sched.glock);
+}
+
+static void allg_remove(vt_g *g)
+{
+    vt_lock_acquire(&vt_sched.glock);
+    if (g->allprev)
+        g->allprev->allnext = g->allnext;
+    else
+        vt_sched.allg = g->allnext;
+    if (g->allnext)
+        g->allnext->allprev = g->allprev;
+    g->allnext = g->allprev = NULL;
+    vt_lock_release(&vt_sched.glock);
+}
+
+static int new_tid(void)
+{
+    /* Synthetic tids sit above any real one (PID_MAX_LIMIT is 2^22) and
+     * below glibc's FUTEX_TID_MASK (2^30). */
+    int t = xadd(&vt_sched.next_tid, 1);
+    return 0x10000000 + (t & 0x1fffffff);
+}
+
+int vt_spawn(vt_g **out, void *(*fn)(void *), void *arg,
+             const struct vt_spawn_attr *attr)
+{
+    if (unlikely(ld_acquire(&vt_sched.started) != 2))
+        vt_start();
+    struct vt_spawn_attr dflt = {0};
+    if (!attr)
+        attr = &dflt;
+    size_t page = vt_page_size();
+    size_t ss = attr->stack_size ? attr->stack_size : vt_cfg.stack_size;
+    size_t guard = attr->stack_addr ? 0 : attr->guard_size;
+    if (!attr->stack_addr && !attr->stack_size && !attr->guard_size)
+        guard = page;
+
+    vt_g *self = vt_tp_g();
+    vt_m *m = self ? vt_rt_enter(self) : NULL;
+    vt_g *g = NULL;
+    bool fresh = true;
+    int err = 0;
+    if (attr->stack_addr) {
+        err = vt_unit_on_user_stack(attr->stack_addr, ss, &g);
+    } else {
+        if (ss == vt_cfg.stack_size && guard == page)
+            g = unit_get(m ? m->p : NULL);
+        if (g) {
+            fresh = false;
+            g_reset(g);
+        } else {
+            err = vt_unit_alloc(ss, guard, &g);
+        }
+    }
+    if (!err) {
+        if (fresh)
+            g->tid = new_tid();
+        err = vt_tls_setup(g, g->pd, fresh);
+        if (err)
+            vt_unit_destroy(g);
+    }
+    if (err) {
+        if (m)
+            vt_rt_leave(m);
+        return err;
+    }
+    g->id = xadd(&vt_sched.next_id, 1);
+    g->fn = fn;
+    g->arg = arg;
+    if (attr->sigmask) {
+        g->start_mask = *attr->sigmask;
+        g->has_start_mask = true;
+    }
+    g->sp = vt_arch_init_stack(g->stack_hi, g_main, g);
+    g->jstate = attr->detached ? J_DETACHED : 0;
+    g->rt_depth = 1; /* g_main starts with its P in P_RT */
+    g->status = G_RUNNABLE;
+    allg_add(g);
+    int64_t live = xadd(&vt_sched.live, 1) + 1;
+    int64_t peak = ld_relaxed(&vt_stats.peak_live);
+    while (live > peak && !cas(&vt_stats.peak_live, &peak, live))
+        ;
+    xadd(&vt_stats.gs_created, 1);
+    *out = g; /* before it can run, exit and be freed */
+    if (m) {
+        runqput(m->p, g, true);
+        vt_rt_leave(m);
+    } else {
+        globrunqput(g);
+    }
+    vt_wakep();
+    return 0;
+}
+
+/* --------------------------------------------------------- exit & join */
+
+void vt_exit(void *retval)
+{
+    vt_g *g = vt_tp_g();
+    if (!g)
+        vt_fatal("vt_exit called outside a G");
+    /* glibc's order: C++ thread_local destructors, then key destructors. */
+    vt_tls_run_dtors();
+    if (vt_hooks_set.on_exit)
+        vt_hooks_set.on_exit(g);
+    g = vt_tp_g();
+    g->retval = retval;
+    xadd(&vt_stats.gs_exited, 1);
+    if (xsub(&vt_sched.live, 1) == 1) {
+        /* The last thread: the process ends as under NPTL. */
+        exit(0);
+    }
+    allg_remove(g);
+    unsigned prev = atomic_fetch_or(&g->jstate, J_EXITED);
+    if (!(prev & J_DETACHED))
+        vt_unpark_all((const void *)&g->jstate);
+    vt_m *m = vt_rt_enter(g);
+    st_release(&g->status, G_DEAD);
+    if (prev & J_DETACHED)
+        unit_free(g, m->p);
+    vt_park_self(g);
+    vt_fatal("an exited G was resumed");
+}
+
+static bool join_validate(void *ctx)
+{
+    vt_g *g = ctx;
+    return !(ld_acquire(&g->jstate) & J_EXITED);
+}
+
+static void release_zombie(vt_g *g)
+{
+    vt_g *self = vt_tp_g();
+    vt_m *m = self ? vt_rt_enter(self) : NULL;
+    unit_free(g, m ? m->p : NULL);
+    if (m)
+        vt_rt_leave(m);
+}
+
+int vt_join(vt_g *g, void **retval, int64_t deadline, bool poll_only)
+{
+    if (g == vt_tp_g())
+        return EDEADLK;
+    unsigned s = ld_acquire(&g->jstate);
+    do {
+        if (s & (J_DETACHED | J_JOINING))
+            return EINVAL;
+    } while (!atomic_compare_exchange_weak(&g->jstate, &s, s | J_JOINING));
+    while (!(ld_acquire(&g->jstate) & J_EXITED)) {
+        int r = poll_only ? VT_PARK_TIMEOUT
+                          : vt_park(&g->jstate, join_validate, NULL, g,
+                                    deadline, VT_PARK_INTERRUPTIBLE, 0, NULL);
+        if (r == VT_PARK_TIMEOUT || r == VT_PARK_INTERRUPTED) {
+            if (ld_acquire(&g->jstate) & J_EXITED)
+                break;
+            atomic_fetch_and(&g->jstate, ~J_JOINING);
+            return r == VT_PARK_TIMEOUT ? (poll_only ? EBUSY : ETIMEDOUT)
+                                        : EINTR;
+        }
+    }
+    if (retval)
+        *retval = g->retval;
+    if (g->kind == GU_USER_STACK)
+        wait_off_cpu(g); /* the caller may free the stack when we return */
+    release_zombie(g);
+    return 0;
+}
+
+int vt_detach(vt_g *g)
+{
+    unsigned s = ld_acquire(&g->jstate);
+    do {
+        if (s & (J_DETACHED | J_JOINING))
+            return EINVAL;
+    } while (!atomic_compare_exchange_weak(&g->jstate, &s, s | J_DETACHED));
+    if (s & J_EXITED)
+        release_zombie(g);
+    return 0;
+}
+
+bool vt_g_exited(vt_g *g) { return ld_acquire(&g->jstate) & J_EXITED; }
+
+/* ------------------------------------------------------ other G calls */
+
+void vt_yield(void)
+{
+    vt_g *g = vt_tp_g();
+    if (!g) {
+        vt_sys0(SYS_sched_yield);
+        return;
+    }
+    vt_m *m = vt_rt_enter(g);
+    st_release(&g->status, G_RUNNABLE);
+    globrunqput(g);
+    vt_park_self(g);
+    vt_rt_leave(g->m);
+    (void)m;
+}
+
+int vt_sleep_until(int64_t deadline)
+{
+    vt_g *g = vt_tp_g();
+    if (!g) {
+        struct timespec ts = {deadline / 1000000000, deadline % 1000000000};
+        long r;
+        do
+            r = vt_sys4(SYS_clock_nanosleep, CLOCK_MONOTONIC, TIMER_ABSTIME,
+                        &ts, NULL);
+        while (r == -EINTR);
+        return 0;
+    }
+    int r = vt_park(&g->sleep_key, NULL, NULL, NULL, deadline,
+                    VT_PARK_INTERRUPTIBLE, 0, NULL);
+    return r == VT_PARK_INTERRUPTED ? EINTR : 0;
+}
+
+void vt_interrupt(vt_g *g)
+{
+    st_release(&g->interrupt, 1);
+    vt_waiter_interrupt(g);
+}
+void vt_clear_interrupt(vt_g *g) { st_release(&g->interrupt, 0); }
+bool vt_interrupt_pending(vt_g *g) { return ld_acquire(&g->interrupt); }
+
+vt_g *vt_self(void) { return vt_tp_g(); }
+vt_g *vt_g_from_descriptor(void *pd)
+{
+    return pd ? PD_FIELD(pd, PD_VTHREAD_G, vt_g *) : NULL;
+}
+void *vt_g_descriptor(vt_g *g) { return g->pd; }
+uint64_t vt_g_id(vt_g *g) { return g->id; }
+int vt_g_tid(vt_g *g) { return g->tid; }
+void *vt_g_ext(vt_g *g) { return g->ext; }
+void vt_set_hooks(const struct vt_hooks *h) { vt_hooks_set = *h; }
+
+/* --------------------------------------------------------- system calls */
+
+void vt_syscall_enter(void)
+{
+    vt_g *g = vt_tp_g();
+    if (!g || g->syscall_depth++)
+        return;
+    vt_m *m = g->m;
+    vt_p *p = m->p;
+    uint64_t exp = P_STATUS(m->id, P_USER);
+    if (p && cas(&p->status, &exp, P_STATUS(m->id, P_SYSCALL)))
+        xadd(&p->syscalltick, 1);
+}
+
+void vt_syscall_enter_block(void)
+{
+    vt_g *g = vt_tp_g();
+    if (!g || g->syscall_depth++)
+        return;
+    int saved = errno;
+    vt_m *m = g->m;
+    vt_p *p = m->p;
+    uint64_t exp = P_STATUS(m->id, P_USER);
+    if (p && cas(&p->status, &exp, P_STATUS(0, P_RT))) {
+        m->p = NULL;
+        vt_handoffp(p);
+    }
+    errno = saved;
+}
+
+void vt_syscall_exit(void)
+{
+    vt_g *g = vt_tp_g();
+    if (!g || --g->syscall_depth)
+        return;
+    int saved = errno;
+    vt_m *m = g->m;
+    vt_p *p = m->p;
+    uint64_t exp = P_STATUS(m->id, P_SYSCALL);
+    if (!p || !cas(&p->status, &exp, P_STATUS(m->id, P_USER))) {
+        m = vt_rt_enter(g);
+        vt_rt_leave(m);
+    }
+    errno = saved;
+}
+
+/* ------------------------------------------------------------ start-up */
+
+bool vt_runtime_active(void)
+{
+    return !vt_cfg.disabled;
+}
+
+static _Atomic int init_done;
+
+bool vt_runtime_init(void)
+{
+    if (ld_acquire(&init_done))
+        return !vt_cfg.disabled;
+    vt_real_init();
+    vt_config_load();
+    vt_arch_init();
+    vt_stack_init();
+    vt_tls_init();
+    vt_parklot_init();
+    st_release(&init_done, 1);
+    return !vt_cfg.disabled;
+}
+
+static void at_exit_stats(void)
+{
+    if (vt_cfg.stats)
+        vt_stats_print();
+}
+
+/* Turns the calling thread into the first G, creates the Ps, the g0 of
+ * this thread's M, and sysmon. */
+void vt_start(void)
+{
+    int z = 0;
+    if (!cas(&vt_sched.started, &z, 1)) {
+        while (ld_acquire(&vt_sched.started) != 2)
+            vt_sys0(SYS_sched_yield);
+        return;
+    }
+    vt_runtime_init();
+    int n = vt_cfg.procs;
+    vt_sched.nprocs = n;
+    vt_sched.allp = calloc((size_t)n, sizeof(vt_p *));
+    if (!vt_sched.allp)
+        vt_fatal("out of memory at start-up");
+    for (int i = 0; i < n; i++) {
+        vt_p *p = aligned_alloc(64, (sizeof(vt_p) + 63) & ~(size_t)63);
+        if (!p)
+            vt_fatal("out of memory at start-up");
+        memset(p, 0, sizeof *p);
+        p->id = i;
+        st_relaxed(&p->timer0, INT64_MAX);
+        vt_sched.allp[i] = p;
+    }
+    st_relaxed(&vt_sched.watch_until, INT64_MAX);
+    st_relaxed(&vt_sched.next_id, 2);
+
+    /* M0: this OS thread.  Its g0 needs its own stack and descriptor,
+     * because the thread's original ones now belong to the first G. */
+    m0 = calloc(1, sizeof *m0);
+    if (!m0)
+        vt_fatal("out of memory at start-up");
+    m0->id = xadd(&next_mid, 1);
+    m0->tid = (pid_t)vt_sys0(SYS_gettid);
+    m0->cpuclock = thread_cpuclock(m0->tid);
+    m0->thread = (pthread_t)vt_arch_get_tp();
+    m0->fastrand = 0x12345679u;
+    vt_g *g0;
+    if (vt_unit_alloc(M_G0_STACK, vt_page_size(), &g0) != 0)
+        vt_fatal("cannot allocate the scheduler stack");
+    g0->is_g0 = true;
+    g0->kind = GU_G0;
+    g0->tid = new_tid();
+    if (vt_tls_setup(g0, g0->pd, true) != 0)
+        vt_fatal("cannot allocate the scheduler's TLS");
+    g0->m = m0;
+    g0->sp = vt_arch_init_stack(g0->stack_hi, m_loop, m0);
+    m0->g0 = g0;
+    vt_sched.mcount = 1;
+    vt_sched.allm = m0;
+
+    /* The first G: this thread as it is. */
+    vt_g *g = &main_g;
+    g->kind = GU_MAIN;
+    g->pd = (void *)vt_arch_get_tp();
+    g->tid = PD_FIELD(g->pd, PD_TID, int);
+    g->id = 1;
+    g->stack_lo = PD_FIELD(g->pd, PD_STACKBLOCK, void *);
+    g->on_cpu = 1;
+    g->m = m0;
+    g->rt_depth = 1; /* left below, once start-up is done */
+    g->status = G_RUNNING;
+    m0->curg = g;
+    allg_add(g);
+    st_relaxed(&vt_sched.live, 1);
+    st_relaxed(&vt_stats.peak_live, 1);
+    xadd(&vt_stats.gs_created, 1);
+
+    acquirep(m0, vt_sched.allp[0]);
+    vt_lock_acquire(&vt_sched.lock);
+    for (int i = n - 1; i >= 1; i--)
+        pidleput(vt_sched.allp[i]);
+    vt_lock_release(&vt_sched.lock);
+
+    PD_FIELD(g->pd, PD_VTHREAD_G, vt_g *) = g; /* now we are a G */
+    atexit(at_exit_stats);
+    /* A real thread exists before a second G runs: glibc turns off its
+     * single-thread shortcuts (__libc_single_threaded) at that point. */
+    vt_sysmon_start();
+    st_release(&vt_sched.started, 2);
+    vt_rt_leave(m0);
+}

@@ -1,0 +1,139 @@
+/*
+ * stack.c — G units: one mapping holding a G's guard, stack, vt_g, static
+ * TLS and glibc descriptor, laid out from the top as NPTL does:
+ *
+ *   map_hi ┬ descriptor (struct pthread, PD_TCB_SIZE), 64-byte aligned
+ *          ├ static TLS blocks (static size - PD_TCB_SIZE)
+ *          ├ struct vt_g
+ *          ├ stack (grows down) ... stack_lo
+ *   map    ┴ guard (guard bytes, no access)
+ *
+ * So a new G touches two pages (descriptor+TLS+vt_g and its first frames),
+ * not five.  The stack is reserved with MAP_NORESERVE and touched lazily;
+ * default size is RLIMIT_STACK like glibc.
+ *
+ * Guards: madvise(MADV_GUARD_INSTALL) (Linux >= 6.13) marks the guard
+ * without splitting the mapping, so adjacent units merge into few VMAs and
+ * a million stacks fit under vm.max_map_count.  Older kernels get
+ * mprotect(PROT_NONE), which costs two VMAs per unit (~32,000 units with
+ * the default map count); when the kernel refuses more mappings we say so.
+ *
+ * Units of the default size are recycled (sched.c: per-P and global free
+ * lists), keeping their TLS (see tls.c) and their touched pages.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "rt.h"
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+#ifndef MAP_STACK
+#define MAP_STACK 0x20000
+#endif
+
+static size_t page;
+static bool have_guard_install;
+
+size_t vt_page_size(void) { return page; }
+
+void vt_stack_init(void)
+{
+    page = (size_t)sysconf(_SC_PAGESIZE);
+    /* Probe MADV_GUARD_INSTALL once on a scratch mapping. */
+    void *p = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p != MAP_FAILED) {
+        have_guard_install =
+            vt_sys3(SYS_madvise, p, page, MADV_GUARD_INSTALL) == 0;
+        munmap(p, 2 * page);
+    }
+}
+
+static size_t round_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
+
+/* Carves vt_g, TLS and descriptor from the top of [lo, hi) and fills the
+ * G's memory fields.  Returns NULL if the space cannot hold them plus a
+ * minimal stack. */
+static vt_g *carve(char *lo, char *hi)
+{
+    size_t align = vt_tls_static_align();
+    size_t tls = vt_tls_static_size();
+    char *pd = (char *)(((uintptr_t)hi - PD_TCB_SIZE) & ~(uintptr_t)(align - 1));
+    char *tls_lo = pd + PD_TCB_SIZE - tls;
+    char *gp = (char *)(((uintptr_t)tls_lo - sizeof(vt_g)) & ~(uintptr_t)63);
+    char *stack_hi = (char *)((uintptr_t)gp & ~(uintptr_t)15);
+    if (stack_hi < lo + 2048)
+        return NULL;
+    vt_g *g = (vt_g *)gp;
+    g->pd = pd;
+    g->stack_lo = lo;
+    g->stack_hi = stack_hi;
+    return g;
+}
+
+int vt_unit_alloc(size_t stack_size, size_t guard, vt_g **out)
+{
+    /* Like NPTL, the requested size includes the TLS and descriptor. */
+    size_t size = round_up(stack_size, page);
+    guard = round_up(guard, page);
+    if (size + guard < size)
+        return EINVAL;
+    char *map = mmap(NULL, size + guard, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                     -1, 0);
+    if (map == MAP_FAILED)
+        return EAGAIN;
+    if (guard) {
+        bool ok = have_guard_install &&
+                  vt_sys3(SYS_madvise, map, guard, MADV_GUARD_INSTALL) == 0;
+        if (!ok && mprotect(map, guard, PROT_NONE) != 0) {
+            static _Atomic int warned;
+            if (!xchg(&warned, 1))
+                vt_warn("cannot add more stack guard pages (vm.max_map_count"
+                        " reached?): new threads get no guard page");
+            guard = 0; /* the stack works; an overflow is not caught */
+        }
+    }
+    vt_g *g = carve(map + guard, map + size + guard);
+    if (!g) {
+        munmap(map, size + guard);
+        return EINVAL;
+    }
+    g->map = map;
+    g->map_size = size + guard;
+    g->guard = guard;
+    g->stack_size = stack_size;
+    g->kind = GU_UNIT;
+    xadd(&vt_stats.units_made, 1);
+    *out = g;
+    return 0;
+}
+
+int vt_unit_on_user_stack(void *addr, size_t size, vt_g **out)
+{
+    /* Clear the part we use, as NPTL does for a user stack. */
+    char *lo = addr, *hi = lo + size;
+    vt_g *g = carve(lo, hi);
+    if (!g)
+        return EINVAL;
+    memset(g, 0, (size_t)(hi - (char *)g));
+    carve(lo, hi);
+    g->kind = GU_USER_STACK;
+    g->stack_size = size;
+    *out = g;
+    return 0;
+}
+
+void vt_unit_destroy(vt_g *g)
+{
+    vt_tls_release(g);
+    if (g->kind == GU_UNIT) {
+        xadd(&vt_stats.units_freed, 1);
+        munmap(g->map, g->map_size);
+    }
+}

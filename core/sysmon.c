@@ -1,0 +1,215 @@
+/*
+ * sysmon.c — the monitor thread: one real thread, no P, never a G.
+ *
+ * Each tick it looks at every P (Go's retake, extended to blocking we
+ * cannot see):
+ *  - P_SYSCALL whose syscall tick has not moved for VT_SYSCALL_RETAKE_NS:
+ *    the intercepted call is slow; take the P and hand it to another M.
+ *  - P_USER whose schedule tick has not moved for VT_BLOCKED_RETAKE_NS and
+ *    whose M used less than 1/8 of the elapsed time on a CPU since the last
+ *    look: the G is blocked in the kernel somewhere vthread cannot see (a
+ *    libc-internal read, a futex, a raw syscall).  Take the P likewise.
+ *    An M that is busy computing keeps its P (preemption is another job).
+ * It also wakes an M when a timer is due on an idle P and no M watches, and
+ * prints schedtrace lines.
+ *
+ * Tick: 20 µs while it finds work, doubling after 50 quiet ticks up to
+ * 10 ms; when every P is idle it sleeps until kicked (vt_sysmon_kick).
+ * Sysmon may take only sched.lock and the per-P timer locks; it never
+ * parks and never runs user code.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+#include "real.h"
+#include "rt.h"
+
+static _Atomic int sysmon_idle; /* sleeping until kicked */
+
+void vt_sysmon_kick(void)
+{
+    if (ld_acquire(&sysmon_idle)) {
+        xadd(&vt_sched.sysmon_wake, 1);
+        vt_futex_wake(&vt_sched.sysmon_wake, 1);
+    }
+}
+
+static int64_t thread_cpu_ns(clockid_t c)
+{
+    struct timespec ts;
+    if (vt_sys2(SYS_clock_gettime, c, &ts) != 0)
+        return -1;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static vt_m *m_by_id(int id)
+{
+    for (vt_m *m = vt_sched.allm; m; m = m->allnext)
+        if (m->id == id)
+            return m;
+    return NULL;
+}
+
+static bool retake(int64_t now)
+{
+    bool acted = false;
+    for (int i = 0; i < vt_sched.nprocs; i++) {
+        vt_p *p = vt_sched.allp[i];
+        uint64_t s = ld_acquire(&p->status);
+        int st = P_STATE(s);
+        uint32_t tick = ld_acquire(&p->schedtick);
+        uint32_t stick = ld_acquire(&p->syscalltick);
+        if (st != P_USER && st != P_SYSCALL) {
+            p->sm_when = 0;
+            continue;
+        }
+        if (p->sm_when == 0 || tick != p->sm_schedtick ||
+            stick != p->sm_syscalltick) {
+            p->sm_schedtick = tick;
+            p->sm_syscalltick = stick;
+            p->sm_when = now;
+            p->sm_cpu = -1;
+            continue;
+        }
+        int64_t age = now - p->sm_when;
+        bool take = false;
+        if (st == P_SYSCALL) {
+            take = age >= VT_SYSCALL_RETAKE_NS;
+        } else if (age >= VT_BLOCKED_RETAKE_NS) {
+            vt_m *m = m_by_id(P_OWNER(s));
+            int64_t cpu = m ? thread_cpu_ns(m->cpuclock) : -1;
+            if (cpu >= 0) {
+                if (p->sm_cpu >= 0) {
+                    int64_t dc = cpu - p->sm_cpu, dw = now - p->sm_cpu_when;
+                    take = dw > 0 && dc * 8 < dw;
+                }
+                p->sm_cpu = cpu;
+                p->sm_cpu_when = now;
+            }
+        }
+        if (!take)
+            continue;
+        uint64_t exp = s;
+        if (!cas(&p->status, &exp, P_STATUS(0, P_RT)))
+            continue; /* its M came back */
+        xadd(st == P_SYSCALL ? &vt_stats.retakes_syscall
+                             : &vt_stats.retakes_blocked, 1);
+        p->sm_when = 0;
+        vt_handoffp(p);
+        acted = true;
+    }
+    return acted;
+}
+
+static void schedtrace(int64_t now, int64_t start)
+{
+    char buf[1024];
+    int n = snprintf(buf, sizeof buf,
+                     "vthread: schedtrace: %lldms: procs=%d idleprocs=%d "
+                     "threads=%d spinningthreads=%d idlethreads=%d "
+                     "runqueue=%d gs=%lld [",
+                     (long long)((now - start) / 1000000), vt_sched.nprocs,
+                     ld_relaxed(&vt_sched.npidle), vt_sched.mcount,
+                     ld_relaxed(&vt_sched.nmspinning), vt_sched.nmidle,
+                     ld_relaxed(&vt_sched.runq_size),
+                     (long long)ld_relaxed(&vt_sched.live));
+    for (int i = 0; i < vt_sched.nprocs && n < (int)sizeof buf - 16; i++) {
+        vt_p *p = vt_sched.allp[i];
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "%s%u", i ? " " : "",
+                      vt_runq_len(&p->runq) + (ld_relaxed(&p->runnext) != 0));
+    }
+    if (n < (int)sizeof buf - 2)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "]\n");
+    vt_sys3(SYS_write, 2, buf, (size_t)n);
+}
+
+static void *sysmon_main(void *arg)
+{
+    int64_t delay = 20000;
+    int quiet = 0;
+    int64_t start = vt_now(), last_trace = start;
+    int64_t trace_ns = (int64_t)vt_cfg.schedtrace_ms * 1000000;
+    for (;;) {
+        int w = ld_acquire(&vt_sched.sysmon_wake);
+        bool all_idle = ld_acquire(&vt_sched.npidle) == vt_sched.nprocs;
+        int64_t sleep_ns = delay;
+        if (all_idle && !trace_ns) {
+            st_release(&sysmon_idle, 1);
+            /* Re-check after announcing: a P may have just started. */
+            if (ld_acquire(&vt_sched.npidle) == vt_sched.nprocs)
+                sleep_ns = 1000000000;
+        } else if (trace_ns && all_idle) {
+            sleep_ns = trace_ns;
+        }
+        struct timespec ts = {sleep_ns / 1000000000, sleep_ns % 1000000000};
+        vt_futex_wait(&vt_sched.sysmon_wake, w, &ts);
+        st_release(&sysmon_idle, 0);
+
+        int64_t now = vt_now();
+        bool acted = retake(now);
+        /* A due timer with an idle P and nobody watching: wake an M. */
+        int64_t next = vt_sched_next_timer();
+        if (next <= now && ld_acquire(&vt_sched.npidle) > 0 &&
+            ld_acquire(&vt_sched.watch_until) > now + 1000000)
+            vt_wakep();
+        if (trace_ns && now - last_trace >= trace_ns) {
+            schedtrace(now, start);
+            last_trace = now;
+        }
+        if (acted) {
+            quiet = 0;
+            delay = 20000;
+        } else if (++quiet > 50 && delay < 10000000) {
+            delay *= 2;
+            if (delay > 10000000)
+                delay = 10000000;
+        }
+        /* Cap the tick while some P runs user code: blocking we cannot
+         * see must be noticed within about a millisecond. */
+        if (!all_idle && delay > 1000000)
+            delay = 1000000;
+    }
+    return arg;
+}
+
+void vt_sysmon_start(void)
+{
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&a, 256 * 1024);
+    int err = vt_real.pthread_create(&vt_sched.sysmon, &a, sysmon_main, NULL);
+    pthread_attr_destroy(&a);
+    if (err)
+        vt_fatal("cannot start the monitor thread: %s", strerror(err));
+}
+
+void vt_stats_print(void)
+{
+    char buf[1024];
+    int n = snprintf(
+        buf, sizeof buf,
+        "vthread: stats: gs_created=%llu gs_exited=%llu peak_live_gs=%lld "
+        "ms_created=%llu procs=%d steals=%llu handoffs=%llu "
+        "retakes_syscall=%llu retakes_blocked=%llu parks=%llu wakeups=%llu "
+        "timers_fired=%llu units_made=%llu units_reused=%llu "
+        "units_freed=%llu preemptions=%llu\n",
+        (unsigned long long)vt_stats.gs_created,
+        (unsigned long long)vt_stats.gs_exited,
+        (long long)vt_stats.peak_live,
+        (unsigned long long)vt_stats.ms_created + 1, vt_sched.nprocs,
+        (unsigned long long)vt_stats.steals,
+        (unsigned long long)vt_stats.handoffs,
+        (unsigned long long)vt_stats.retakes_syscall,
+        (unsigned long long)vt_stats.retakes_blocked,
+        (unsigned long long)vt_stats.parks,
+        (unsigned long long)vt_stats.wakeups,
+        (unsigned long long)vt_stats.timers_fired,
+        (unsigned long long)vt_stats.units_made,
+        (unsigned long long)vt_stats.units_reused,
+        (unsigned long long)vt_stats.units_freed,
+        (unsigned long long)vt_stats.preemptions);
+    vt_sys3(SYS_write, 2, buf, (size_t)n);
+}

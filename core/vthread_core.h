@@ -1,0 +1,222 @@
+/*
+ * vthread_core.h — the runtime's internal API, the only core/ header that
+ * preload/ includes.
+ *
+ * core/ knows nothing of pthread_* names.  It offers lightweight threads (Gs)
+ * scheduled M:N on OS threads (Ms) holding processors (Ps), an address-keyed
+ * parking lot that every synchronisation primitive is built on, timers, and
+ * hooks around blocking system calls.  preload/ translates POSIX semantics
+ * (error codes, object layouts, attributes, cancellation) into these calls.
+ *
+ * Conventions
+ *  - Functions returning int return 0 or a positive errno value; they never
+ *    touch errno.  (The caller's errno is the G's own and user visible.)
+ *  - Times are absolute CLOCK_MONOTONIC nanoseconds (vt_now()); 0 = none.
+ *  - "Caller may be a non-G" means the function also works from threads the
+ *    runtime did not create (libc helper threads, sysmon, foreign clones)
+ *    and before the runtime started: it then falls back to futexes.
+ *  - No function here may be called from a signal handler unless it says so.
+ */
+#ifndef VTHREAD_CORE_H
+#define VTHREAD_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <signal.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VT_HIDDEN __attribute__((visibility("hidden")))
+
+typedef struct vt_g vt_g;
+
+/* ---------------------------------------------------------------- process */
+
+/* Starts the runtime if it has not started: reads the configuration
+ * (VTHREAD_*), creates the Ps and sysmon, and turns the calling thread into
+ * the first G.  Idempotent and thread-safe; called by the preload
+ * constructor.  A bad configuration ends the process with a one-line error
+ * naming the variable.  Returns false if the runtime is disabled
+ * (VTHREAD_DISABLE=1), in which case every wrapper passes through. */
+VT_HIDDEN bool vt_runtime_init(void);
+VT_HIDDEN bool vt_runtime_active(void);
+
+/* Monotonic clock in ns (vDSO; no syscall on x86_64).  Any context. */
+VT_HIDDEN int64_t vt_now(void);
+
+/* ---------------------------------------------------------------- threads */
+
+/* The calling G, or NULL when the caller is not a G.  Cheap: one load
+ * through %fs.  Any context, including signal handlers. */
+VT_HIDDEN vt_g *vt_self(void);
+
+/* G of a glibc thread descriptor (a pthread_t), or NULL when that
+ * descriptor is not a G's (a foreign thread).  Any context. */
+VT_HIDDEN vt_g *vt_g_from_descriptor(void *pd);
+/* The G's glibc thread descriptor: what pthread_self() returns for it. */
+VT_HIDDEN void *vt_g_descriptor(vt_g *g);
+/* A unique id, never reused while the process lives (the first G is 1). */
+VT_HIDDEN uint64_t vt_g_id(vt_g *g);
+/* The synthetic tid stored in the G's descriptor (unique among live Gs,
+ * never a real kernel TID).  The first G keeps the process's real TID. */
+VT_HIDDEN int vt_g_tid(vt_g *g);
+
+struct vt_spawn_attr {
+    size_t stack_size;   /* 0 = default (VTHREAD_STACK_SIZE or RLIMIT_STACK) */
+    void *stack_addr;    /* caller-provided stack (lowest address), or NULL */
+    size_t guard_size;   /* bytes of guard below the stack; ignored when
+                            stack_addr is given (as glibc does) */
+    bool detached;       /* start detached: no join, freed at exit */
+    const sigset_t *sigmask; /* initial signal mask, or NULL = creator's */
+};
+
+/* Creates a G that runs fn(arg) and then vt_exit(its return value).
+ * The new G is runnable at once (it may run before vt_spawn returns).
+ * Errors: EAGAIN (no memory for a stack or TLS, or the G limit),
+ * EINVAL (impossible stack size or address).  Caller may be a non-G. */
+VT_HIDDEN int vt_spawn(vt_g **out, void *(*fn)(void *), void *arg,
+                       const struct vt_spawn_attr *attr);
+
+/* Ends the calling G.  Runs, in order: the preload layer's exit hook
+ * (vt_hooks.on_exit: cleanup handlers, key destructors), C++ thread_local
+ * destructors (__call_tls_dtors), then the G is a zombie until joined (or
+ * freed at once when detached).  The last G to exit ends the process with
+ * exit(0), as NPTL does.  Must be called by a G. */
+VT_HIDDEN _Noreturn void vt_exit(void *retval);
+
+/* Waits until g has exited and takes its return value; g is freed.
+ * deadline: 0 = forever; else ETIMEDOUT when it passes.
+ * poll_only: return EBUSY at once if g has not exited.
+ * Errors: EINVAL (g detached or already being joined by someone else),
+ * EDEADLK (g is the caller), ETIMEDOUT, EBUSY, EINTR (interrupted by
+ * vt_interrupt: the preload layer acts on cancellation and retries).
+ * Caller may be a non-G. */
+VT_HIDDEN int vt_join(vt_g *g, void **retval, int64_t deadline, bool poll_only);
+/* Marks g detached; frees it if it already exited.  EINVAL if already
+ * detached. */
+VT_HIDDEN int vt_detach(vt_g *g);
+/* True once g has called vt_exit (a zombie or exiting). */
+VT_HIDDEN bool vt_g_exited(vt_g *g);
+
+/* Gives up the processor: the caller goes to the back of the global run
+ * queue so every runnable G runs before it.  No-op for a non-G. */
+VT_HIDDEN void vt_yield(void);
+
+/* Sleeps until the deadline (CLOCK_MONOTONIC ns).  Returns 0, or EINTR when
+ * woken early by vt_interrupt.  A non-G caller sleeps in the kernel. */
+VT_HIDDEN int vt_sleep_until(int64_t deadline);
+
+/* Per-G storage reserved for the preload layer (cancel state, keys, signal
+ * mask, name ...).  Zeroed when the G is created.  Owned by the G itself
+ * except where the preload layer documents otherwise. */
+#define VT_G_EXT_SIZE 512
+VT_HIDDEN void *vt_g_ext(vt_g *g);
+
+/* Hooks the preload layer installs once, before any G exists besides the
+ * first.  Each runs on the G it concerns. */
+struct vt_hooks {
+    /* Runs at the start of every vt_exit, on the exiting G, before TLS
+     * destructors: cleanup handlers and pthread key destructors. */
+    void (*on_exit)(vt_g *g);
+    /* Runs after a G's TLS block was reinitialised and before fn: the
+     * preload layer's per-G setup (e.g. signal mask). */
+    void (*on_start)(vt_g *g);
+};
+VT_HIDDEN void vt_set_hooks(const struct vt_hooks *hooks);
+
+/* Wakes g from an interruptible wait (vt_park with VT_PARK_INTERRUPTIBLE,
+ * vt_sleep_until, vt_join): the wait returns EINTR / VT_PARK_INTERRUPTED.
+ * If g is not waiting, the next interruptible wait returns at once unless
+ * vt_clear_interrupt ran first.  Used for cancellation and for signals
+ * directed at a parked G.  Caller may be a non-G. */
+VT_HIDDEN void vt_interrupt(vt_g *g);
+VT_HIDDEN void vt_clear_interrupt(vt_g *g);
+VT_HIDDEN bool vt_interrupt_pending(vt_g *g);
+
+/* ---------------------------------------------------------- parking lot */
+/*
+ * One process-wide table of wait queues keyed by address (like the kernel's
+ * futex hash).  A waiter is queued only if validate() holds under the
+ * queue's lock, so "check the word, then sleep" cannot lose a wake-up.
+ * Waiters on one address are woken in FIFO order.  Every call may be made by
+ * a non-G (it then blocks on a futex in the kernel).
+ */
+enum vt_park_result {
+    VT_PARK_WOKEN = 0,       /* an unpark took us off the queue */
+    VT_PARK_INVALID = 1,     /* validate() returned false; never queued */
+    VT_PARK_TIMEOUT = 2,     /* the deadline passed */
+    VT_PARK_INTERRUPTED = 3, /* vt_interrupt (only with VT_PARK_INTERRUPTIBLE) */
+};
+#define VT_PARK_INTERRUPTIBLE 1u
+
+/* Parks the caller on addr.
+ *  validate(ctx): runs with the queue locked; return false to not park.
+ *    Must not block or park; may be NULL (always park).
+ *  before_sleep(ctx): runs after the caller is queued and the queue is
+ *    unlocked, just before it sleeps (e.g. to unlock a mutex); may be NULL.
+ *  deadline: absolute monotonic ns, 0 = none.
+ *  token: a value stored with the waiter, visible to unpark callbacks.
+ *  *out_token (if non-NULL): the value an unpark handed over (see
+ *    vt_unpark_one's callback), else 0. */
+VT_HIDDEN int vt_park(const void *addr, bool (*validate)(void *ctx),
+                      void (*before_sleep)(void *ctx), void *ctx,
+                      int64_t deadline, unsigned flags, uintptr_t token,
+                      uintptr_t *out_token);
+
+struct vt_unpark_info {
+    unsigned woken;        /* 0 or 1 */
+    bool more_waiters;     /* waiters remain on the address after this one */
+    uintptr_t token;       /* the woken waiter's park token */
+};
+/* Wakes the oldest waiter on addr, if any.  callback(ctx, info) runs with
+ * the queue locked, after the waiter was dequeued (or with woken = 0 when
+ * there was none), and returns the token handed to the woken waiter.
+ * callback may be NULL.  Returns the number woken (0 or 1). */
+VT_HIDDEN unsigned vt_unpark_one(const void *addr,
+                                 uintptr_t (*callback)(void *ctx,
+                                                       struct vt_unpark_info *),
+                                 void *ctx);
+/* Wakes every waiter on addr (oldest first).  Returns how many. */
+VT_HIDDEN unsigned vt_unpark_all(const void *addr);
+/* Wakes up to nwake waiters on from and moves the rest (up to nrequeue) to
+ * the queue of to, without waking them: condvar broadcast without a
+ * thundering herd.  Moved waiters later return VT_PARK_WOKEN when woken on
+ * `to`.  Returns the number woken + moved. */
+VT_HIDDEN unsigned vt_unpark_requeue(const void *from, const void *to,
+                                     unsigned nwake, unsigned nrequeue);
+/* True if some waiter is queued on addr (a snapshot). */
+VT_HIDDEN bool vt_park_has_waiters(const void *addr);
+
+/* -------------------------------------------------------- blocking calls */
+/*
+ * Around a system call that may block in the kernel.  vt_syscall_enter()
+ * marks the caller's P as "in a syscall": sysmon hands the P to another M
+ * if the call outlives ~20 µs.  vt_syscall_enter_block() hands the P away at
+ * once (for calls known to block long: waitpid, sigwait, flock ...).
+ * vt_syscall_exit() takes a P back (its own if still free, else any idle
+ * one, else the G queues itself and its M parks) before returning.
+ * Both preserve errno.  No-ops for a non-G.  Calls nest: only the outermost
+ * pair acts.
+ */
+VT_HIDDEN void vt_syscall_enter(void);
+VT_HIDDEN void vt_syscall_enter_block(void);
+VT_HIDDEN void vt_syscall_exit(void);
+
+/* After a dlopen: gives every existing G the initial TLS image of modules
+ * that were loaded into static TLS, which glibc only does for its own
+ * threads.  Caller may be a non-G. */
+VT_HIDDEN void vt_tls_after_dlopen(void);
+
+/* ------------------------------------------------------------- failures */
+/* Prints "vthread: fatal: <msg>" to stderr with a raw write and aborts.
+ * For broken invariants only; bad input gets an errno instead. */
+VT_HIDDEN _Noreturn void vt_fatal(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VTHREAD_CORE_H */

@@ -1,0 +1,660 @@
+/*
+ * test_core.c — unit tests of the runtime core through its internal API
+ * (core/vthread_core.h), without the preload layer.
+ *
+ * Each test runs in its own forked process (Check's fork mode) with a
+ * timeout, and the runtime starts lazily inside it at the first vt_spawn.
+ */
+#include <check.h>
+#include <errno.h>
+#include <locale.h>
+#include <pthread.h>
+#include <ctype.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runq.h"
+#include "vthread_core.h"
+
+/* ---------------------------------------------------------------- helpers */
+
+static void init_rt(void)
+{
+    ck_assert(vt_runtime_init());
+}
+
+static vt_g *spawn(void *(*fn)(void *), void *arg)
+{
+    vt_g *g;
+    int err = vt_spawn(&g, fn, arg, NULL);
+    ck_assert_int_eq(err, 0);
+    return g;
+}
+
+static void *join(vt_g *g)
+{
+    void *ret;
+    ck_assert_int_eq(vt_join(g, &ret, 0, false), 0);
+    return ret;
+}
+
+/* Number of OS threads of this process. */
+static int os_threads(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    int n = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "Threads: %d", &n) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+static long rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long n = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld", &n) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* ------------------------------------------------------------- run queue */
+
+static struct vt_runq rq;
+static _Atomic long consumed_sum, consumed_n;
+static _Atomic int producer_done;
+
+static void *thief(void *arg)
+{
+    void *buf[VT_RUNQ_SIZE];
+    for (;;) {
+        uint32_t n = vt_runq_grab(&rq, buf, VT_RUNQ_SIZE / 2);
+        for (uint32_t i = 0; i < n; i++) {
+            atomic_fetch_add(&consumed_sum, (long)(uintptr_t)buf[i]);
+            atomic_fetch_add(&consumed_n, 1);
+        }
+        if (!n && atomic_load(&producer_done) && vt_runq_len(&rq) == 0)
+            return arg;
+    }
+}
+
+START_TEST(runq_steal_concurrent)
+{
+    /* One owner pushes and pops 1,000,000 items while 3 OS threads steal;
+     * every item is consumed exactly once. */
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++)
+        pthread_create(&t[i], NULL, thief, NULL);
+    long expect = 0;
+    for (long i = 1; i <= 1000000; i++) {
+        expect += i;
+        while (!vt_runq_put(&rq, (void *)(uintptr_t)i)) {
+            void *x = vt_runq_get(&rq);
+            if (x) {
+                atomic_fetch_add(&consumed_sum, (long)(uintptr_t)x);
+                atomic_fetch_add(&consumed_n, 1);
+            }
+        }
+        if (i % 3 == 0) {
+            void *x = vt_runq_get(&rq);
+            if (x) {
+                atomic_fetch_add(&consumed_sum, (long)(uintptr_t)x);
+                atomic_fetch_add(&consumed_n, 1);
+            }
+        }
+    }
+    atomic_store(&producer_done, 1);
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    ck_assert_int_eq(atomic_load(&consumed_n), 1000000);
+    ck_assert_int_eq(atomic_load(&consumed_sum), expect);
+}
+END_TEST
+
+START_TEST(runq_spill_when_full)
+{
+    struct vt_runq *q = calloc(1, sizeof *q);
+    for (uintptr_t i = 0; i < VT_RUNQ_SIZE; i++)
+        ck_assert(vt_runq_put(q, (void *)(i + 1)));
+    ck_assert(!vt_runq_put(q, (void *)999));
+    void *out[VT_RUNQ_SIZE / 2 + 1];
+    uint32_t n = vt_runq_spill(q, (void *)999, out);
+    ck_assert_uint_eq(n, VT_RUNQ_SIZE / 2 + 1);
+    ck_assert_ptr_eq(out[0], (void *)1);
+    ck_assert_ptr_eq(out[n - 1], (void *)999);
+    ck_assert_uint_eq(vt_runq_len(q), VT_RUNQ_SIZE / 2);
+    free(q);
+}
+END_TEST
+
+/* ------------------------------------------------------ spawn and join */
+
+static void *ret_arg(void *arg) { return arg; }
+
+START_TEST(spawn_join_returns_value)
+{
+    init_rt();
+    for (uintptr_t i = 1; i <= 1000; i++) {
+        vt_g *g = spawn(ret_arg, (void *)i);
+        ck_assert_ptr_eq(join(g), (void *)i);
+    }
+}
+END_TEST
+
+START_TEST(join_errors)
+{
+    init_rt();
+    vt_g *g = spawn(ret_arg, NULL);
+    ck_assert_int_eq(vt_join(vt_self(), NULL, 0, false), EDEADLK);
+    join(g);
+    vt_g *d;
+    struct vt_spawn_attr a = {.detached = true};
+    ck_assert_int_eq(vt_spawn(&d, ret_arg, NULL, &a), 0);
+    ck_assert_int_eq(vt_detach(d), EINVAL);
+}
+END_TEST
+
+static _Atomic int gate;
+static void *wait_gate(void *arg)
+{
+    while (!atomic_load(&gate))
+        vt_yield();
+    return arg;
+}
+
+START_TEST(join_timeout_and_poll)
+{
+    init_rt();
+    vt_g *g = spawn(wait_gate, (void *)7);
+    ck_assert_int_eq(vt_join(g, NULL, 0, true), EBUSY);
+    int64_t t0 = vt_now();
+    ck_assert_int_eq(vt_join(g, NULL, vt_now() + 20000000, false), ETIMEDOUT);
+    ck_assert(vt_now() - t0 >= 20000000);
+    atomic_store(&gate, 1);
+    ck_assert_ptr_eq(join(g), (void *)7);
+}
+END_TEST
+
+/* ---------------------------------------------- TLS and errno per G */
+
+static __thread long tls_value = 42;
+static __thread char tls_buf[64];
+#define NG 64
+#define ITERS 2000
+
+static void *tls_worker(void *arg)
+{
+    long me = (long)(uintptr_t)arg;
+    if (tls_value != 42 || tls_buf[0] != 0)
+        return (void *)1; /* initial image not applied */
+    for (int i = 0; i < ITERS; i++) {
+        tls_value = me * 1000003 + i;
+        errno = (int)(me + i);
+        snprintf(tls_buf, sizeof tls_buf, "g%ld-%d", me, i);
+        if (i % 3 == 0)
+            vt_sleep_until(vt_now() + 1000);
+        else
+            vt_yield();
+        char want[64];
+        snprintf(want, sizeof want, "g%ld-%d", me, i);
+        if (tls_value != me * 1000003 + i || errno != (int)(me + i) ||
+            strcmp(tls_buf, want) != 0)
+            return (void *)2;
+        if (vt_g_descriptor(vt_self()) != (void *)pthread_self())
+            return (void *)3;
+    }
+    return NULL;
+}
+
+START_TEST(tls_errno_isolated_across_migration)
+{
+    init_rt();
+    vt_g *g[NG];
+    for (long i = 0; i < NG; i++)
+        g[i] = spawn(tls_worker, (void *)(uintptr_t)(i + 1));
+    for (int i = 0; i < NG; i++)
+        ck_assert_ptr_eq(join(g[i]), NULL);
+}
+END_TEST
+
+static void *ctype_worker(void *arg)
+{
+    /* A fresh G must have working ctype tables and the global locale. */
+    if (toupper('a') != 'A' || !isalpha('z') || isdigit('x'))
+        return (void *)1;
+    locale_t l = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    uselocale(l); /* leaves a per-thread locale behind on purpose */
+    return NULL;
+}
+
+START_TEST(ctype_and_locale_in_fresh_and_recycled_g)
+{
+    init_rt();
+    for (int i = 0; i < 200; i++) {
+        vt_g *g = spawn(ctype_worker, NULL);
+        ck_assert_ptr_eq(join(g), NULL);
+    }
+    ck_assert_ptr_eq(uselocale((locale_t)0), LC_GLOBAL_LOCALE);
+}
+END_TEST
+
+/* ------------------------------------------------------ parking lot */
+
+static _Atomic int word;
+static _Atomic long wakes;
+
+static bool word_is_zero(void *ctx) { return atomic_load(&word) == 0; }
+
+static void *park_on_word(void *arg)
+{
+    int r = vt_park(&word, word_is_zero, NULL, NULL, 0, 0, 0, NULL);
+    if (r == VT_PARK_WOKEN || r == VT_PARK_INVALID)
+        atomic_fetch_add(&wakes, 1);
+    return NULL;
+}
+
+START_TEST(park_unpark_all)
+{
+    init_rt();
+    vt_g *g[100];
+    for (int i = 0; i < 100; i++)
+        g[i] = spawn(park_on_word, NULL);
+    /* let them park */
+    vt_sleep_until(vt_now() + 20000000);
+    atomic_store(&word, 1);
+    vt_unpark_all(&word);
+    for (int i = 0; i < 100; i++)
+        join(g[i]);
+    ck_assert_int_eq(atomic_load(&wakes), 100);
+}
+END_TEST
+
+/* A binary semaphore built on the lot: a million handoffs between two Gs
+ * must neither lose a wake-up (hang: the watchdog fails the test) nor
+ * double-count. */
+static _Atomic int sem_tokens[2];
+static bool sem_empty(void *ctx)
+{
+    return atomic_load((_Atomic int *)ctx) == 0;
+}
+static void sem_down(_Atomic int *s)
+{
+    for (;;) {
+        int v = atomic_load(s);
+        if (v > 0 && atomic_compare_exchange_weak(s, &v, v - 1))
+            return;
+        if (v == 0)
+            vt_park(s, sem_empty, NULL, s, 0, 0, 0, NULL);
+    }
+}
+static void sem_up(_Atomic int *s)
+{
+    atomic_fetch_add(s, 1);
+    vt_unpark_one(s, NULL, NULL);
+}
+#define PINGS 200000
+static void *ponger(void *arg)
+{
+    for (int i = 0; i < PINGS; i++) {
+        sem_down(&sem_tokens[0]);
+        sem_up(&sem_tokens[1]);
+    }
+    return NULL;
+}
+
+START_TEST(park_pingpong_no_lost_wakeup)
+{
+    init_rt();
+    vt_g *g = spawn(ponger, NULL);
+    int64_t t0 = vt_now();
+    for (int i = 0; i < PINGS; i++) {
+        sem_up(&sem_tokens[0]);
+        sem_down(&sem_tokens[1]);
+    }
+    int64_t dt = vt_now() - t0;
+    join(g);
+    fprintf(stderr, "park/ready ping-pong: %.0f ns per round trip\n",
+            (double)dt / PINGS);
+    ck_assert_int_eq(atomic_load(&sem_tokens[0]), 0);
+    ck_assert_int_eq(atomic_load(&sem_tokens[1]), 0);
+}
+END_TEST
+
+/* Non-G threads (made with the real pthread_create) park on futexes. */
+static void *foreign_parker(void *arg)
+{
+    ck_assert_ptr_eq(vt_self(), NULL);
+    for (int i = 0; i < 20000; i++) {
+        sem_down(&sem_tokens[0]);
+        sem_up(&sem_tokens[1]);
+    }
+    return NULL;
+}
+
+START_TEST(park_between_g_and_foreign_thread)
+{
+    init_rt();
+    pthread_t t;
+    pthread_create(&t, NULL, foreign_parker, NULL);
+    vt_g *g = NULL;
+    (void)g;
+    /* this thread becomes a G at the first spawn */
+    vt_g *dummy = spawn(ret_arg, NULL);
+    join(dummy);
+    for (int i = 0; i < 20000; i++) {
+        sem_up(&sem_tokens[0]);
+        sem_down(&sem_tokens[1]);
+    }
+    pthread_join(t, NULL);
+}
+END_TEST
+
+START_TEST(park_timeout)
+{
+    init_rt();
+    vt_g *d = spawn(ret_arg, NULL);
+    join(d);
+    int64_t t0 = vt_now();
+    int r = vt_park(&word, word_is_zero, NULL, NULL, t0 + 30000000, 0, 0,
+                    NULL);
+    int64_t dt = vt_now() - t0;
+    ck_assert_int_eq(r, VT_PARK_TIMEOUT);
+    ck_assert(dt >= 30000000);
+    ck_assert(dt < 500000000);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- timers */
+
+#define NSLEEP 200
+static _Atomic int order_pos;
+static int order[NSLEEP];
+static int64_t sleep_base;
+static void *sleeper(void *arg)
+{
+    long i = (long)(uintptr_t)arg;
+    /* deadlines base + i ms, all in the future: they fire in order */
+    vt_sleep_until(sleep_base + i * 1000000);
+    order[atomic_fetch_add(&order_pos, 1)] = (int)i;
+    return NULL;
+}
+
+START_TEST(timers_fire_in_order)
+{
+    init_rt();
+    vt_g *g[NSLEEP];
+    sleep_base = vt_now() + 200000000;
+    for (long i = NSLEEP - 1; i >= 0; i--)
+        g[i] = spawn(sleeper, (void *)(uintptr_t)i);
+    for (int i = 0; i < NSLEEP; i++)
+        join(g[i]);
+    int inversions = 0;
+    for (int i = 1; i < NSLEEP; i++)
+        inversions += order[i] < order[i - 1];
+    /* Deadlines are 1 ms apart: far more than timer slack (50 µs) and an
+     * M's wake-up; a heap or watcher bug shows as many inversions. */
+    ck_assert_int_le(inversions, 2);
+}
+END_TEST
+
+START_TEST(sleep_accuracy)
+{
+    init_rt();
+    vt_g *d = spawn(ret_arg, NULL);
+    join(d);
+    for (int i = 0; i < 20; i++) {
+        int64_t t0 = vt_now();
+        ck_assert_int_eq(vt_sleep_until(t0 + 2000000), 0);
+        int64_t dt = vt_now() - t0;
+        ck_assert(dt >= 2000000);
+        ck_assert(dt < 2000000 + 50000000);
+    }
+}
+END_TEST
+
+/* ------------------------------------------------------ many Gs, bounded */
+
+static _Atomic int blocked_count;
+static _Atomic int release_all;
+static bool not_released(void *ctx) { return !atomic_load(&release_all); }
+static void *block_then_exit(void *arg)
+{
+    atomic_fetch_add(&blocked_count, 1);
+    vt_park(&release_all, not_released, NULL, NULL, 0, 0, 0, NULL);
+    return arg;
+}
+
+START_TEST(hundred_thousand_gs_bounded)
+{
+    init_rt();
+    const int N = 100000;
+    vt_g **g = malloc(sizeof *g * N);
+    long rss0 = rss_kib();
+    int64_t t0 = vt_now();
+    for (int i = 0; i < N; i++)
+        g[i] = spawn(block_then_exit, NULL);
+    while (atomic_load(&blocked_count) < N)
+        vt_sleep_until(vt_now() + 1000000);
+    int64_t t1 = vt_now();
+    long rss1 = rss_kib();
+    int threads = os_threads();
+    atomic_store(&release_all, 1);
+    vt_unpark_all(&release_all);
+    for (int i = 0; i < N; i++)
+        join(g[i]);
+    int64_t t2 = vt_now();
+    long per_g = (rss1 - rss0) * 1024 / N;
+    fprintf(stderr,
+            "100000 Gs: create+block %.2f us/G, wake+join %.2f us/G, "
+            "RSS %ld B/G, OS threads %d\n",
+            (t1 - t0) / 1e3 / N, (t2 - t1) / 1e3 / N, per_g, threads);
+    ck_assert_int_le(per_g, 16 * 1024);
+    /* procs + sysmon + a spare M or two */
+    long procs = sysconf(_SC_NPROCESSORS_ONLN);
+    ck_assert_int_le(threads, procs + 3);
+    free(g);
+}
+END_TEST
+
+static void *small_malloc_exit(void *arg)
+{
+    void *p[8];
+    for (int i = 0; i < 8; i++)
+        p[i] = malloc(16 + i * 24);
+    for (int i = 0; i < 8; i++)
+        free(p[i]);
+    return arg;
+}
+
+START_TEST(million_create_exit_flat_rss)
+{
+    init_rt();
+    const int N = 1000000;
+    long rss_mid = 0;
+    for (int i = 0; i < N; i++) {
+        vt_g *g = spawn(small_malloc_exit, NULL);
+        join(g);
+        if (i == N / 10)
+            rss_mid = rss_kib();
+    }
+    long rss_end = rss_kib();
+    fprintf(stderr, "1M create/exit: RSS at 100k %ld KiB, at 1M %ld KiB\n",
+            rss_mid, rss_end);
+    /* A leak of even 100 bytes per G would add ~88 MB. */
+    ck_assert_int_le(rss_end - rss_mid, 8 * 1024);
+}
+END_TEST
+
+/* ------------------------------------------------- stack guard in a child */
+
+static int depth_sink;
+static int recurse(int n)
+{
+    char buf[1024];
+    memset(buf, n, sizeof buf);
+    depth_sink += buf[n % 1024];
+    return n ? recurse(n - 1) + buf[0] : 0;
+}
+static void *overflow(void *arg)
+{
+    return (void *)(uintptr_t)recurse(1 << 30);
+}
+
+START_TEST(stack_overflow_hits_guard)
+{
+    init_rt();
+    struct vt_spawn_attr a = {.stack_size = 64 * 1024, .guard_size = 4096};
+    vt_g *g;
+    ck_assert_int_eq(vt_spawn(&g, overflow, NULL, &a), 0);
+    join(g);
+}
+END_TEST
+
+/* ------------------------------------------------------------ bad input */
+
+START_TEST(impossible_stack_sizes)
+{
+    init_rt();
+    vt_g *g;
+    struct vt_spawn_attr tiny = {.stack_size = 1024};
+    ck_assert_int_eq(vt_spawn(&g, ret_arg, NULL, &tiny), EINVAL);
+    struct vt_spawn_attr huge = {.stack_size = (size_t)1 << 62};
+    ck_assert_int_eq(vt_spawn(&g, ret_arg, NULL, &huge), EAGAIN);
+    /* the runtime still works */
+    g = spawn(ret_arg, (void *)5);
+    ck_assert_ptr_eq(join(g), (void *)5);
+}
+END_TEST
+
+START_TEST(bad_procs_zero)
+{
+    setenv("VTHREAD_PROCS", "0", 1);
+    vt_runtime_init();
+}
+END_TEST
+
+START_TEST(bad_procs_garbage)
+{
+    setenv("VTHREAD_PROCS", "two", 1);
+    vt_runtime_init();
+}
+END_TEST
+
+START_TEST(bad_stack_size)
+{
+    setenv("VTHREAD_STACK_SIZE", "12q", 1);
+    vt_runtime_init();
+}
+END_TEST
+
+START_TEST(bad_debug)
+{
+    setenv("VTHREAD_DEBUG", "schedtrace=abc", 1);
+    vt_runtime_init();
+}
+END_TEST
+
+/* The error message names the variable: checked by running a child. */
+START_TEST(bad_config_message_names_variable)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        setenv("VTHREAD_PROCS", "-3", 1);
+        vt_runtime_init();
+        _exit(0);
+    }
+    close(fds[1]);
+    char buf[512] = {0};
+    ssize_t n = read(fds[0], buf, sizeof buf - 1);
+    int st;
+    waitpid(pid, &st, 0);
+    ck_assert(n > 0);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+    ck_assert_ptr_nonnull(strstr(buf, "VTHREAD_PROCS"));
+    /* exactly one line */
+    ck_assert_ptr_eq(strchr(buf, '\n'), buf + strlen(buf) - 1);
+}
+END_TEST
+
+/* --------------------------------------------------------------- suite */
+
+static Suite *core_suite(void)
+{
+    Suite *s = suite_create("core");
+    TCase *tc;
+
+    tc = tcase_create("runq");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, runq_steal_concurrent);
+    tcase_add_test(tc, runq_spill_when_full);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("threads");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, spawn_join_returns_value);
+    tcase_add_test(tc, join_errors);
+    tcase_add_test(tc, join_timeout_and_poll);
+    tcase_add_test(tc, tls_errno_isolated_across_migration);
+    tcase_add_test(tc, ctype_and_locale_in_fresh_and_recycled_g);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("parklot");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, park_unpark_all);
+    tcase_add_test(tc, park_pingpong_no_lost_wakeup);
+    tcase_add_test(tc, park_between_g_and_foreign_thread);
+    tcase_add_test(tc, park_timeout);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("timers");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, timers_fire_in_order);
+    tcase_add_test(tc, sleep_accuracy);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("memory");
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, hundred_thousand_gs_bounded);
+    tcase_add_test(tc, million_create_exit_flat_rss);
+    tcase_add_test_raise_signal(tc, stack_overflow_hits_guard, SIGSEGV);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("bad_input");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, impossible_stack_sizes);
+    tcase_add_exit_test(tc, bad_procs_zero, 2);
+    tcase_add_exit_test(tc, bad_procs_garbage, 2);
+    tcase_add_exit_test(tc, bad_stack_size, 2);
+    tcase_add_exit_test(tc, bad_debug, 2);
+    tcase_add_test(tc, bad_config_message_names_variable);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(core_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
