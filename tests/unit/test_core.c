@@ -10,6 +10,7 @@
 #include <locale.h>
 #include <pthread.h>
 #include <ctype.h>
+#include <dlfcn.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -251,6 +252,46 @@ START_TEST(ctype_and_locale_in_fresh_and_recycled_g)
         ck_assert_ptr_eq(join(g), NULL);
     }
     ck_assert_ptr_eq(uselocale((locale_t)0), LC_GLOBAL_LOCALE);
+}
+END_TEST
+
+/* dlopen of a library with initial-exec TLS while 1,000 Gs are alive: each
+ * must see the module's initial values (its own copy, not another's). */
+static _Atomic int dl_ready;
+static int (*ie_check_fn)(void);
+static bool dl_not_ready(void *ctx) { return !atomic_load(&dl_ready); }
+static void *wait_then_check(void *arg)
+{
+    vt_park(&dl_ready, dl_not_ready, NULL, NULL, 0, 0, 0, NULL);
+    return (void *)(uintptr_t)ie_check_fn();
+}
+
+START_TEST(tls_dlopen_initial_exec_with_live_gs)
+{
+    init_rt();
+    const char *dir = getenv("VT_TEST_LIBDIR");
+    ck_assert_msg(dir != NULL, "VT_TEST_LIBDIR not set (run via make check)");
+    enum { N = 1000 };
+    vt_g *g[N];
+    for (int i = 0; i < N; i++)
+        g[i] = spawn(wait_then_check, NULL);
+    vt_sleep_until(vt_now() + 20000000); /* all parked */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/libietls.so", dir);
+    void *h = dlopen(path, RTLD_NOW);
+    ck_assert_msg(h != NULL, "dlopen: %s", dlerror());
+    vt_tls_after_dlopen(); /* what the preload's dlopen wrapper does */
+    ie_check_fn = (int (*)(void))dlsym(h, "ie_check");
+    ck_assert_ptr_nonnull(ie_check_fn);
+    atomic_store(&dl_ready, 1);
+    vt_unpark_all(&dl_ready);
+    for (int i = 0; i < N; i++)
+        ck_assert_ptr_eq(join(g[i]), (void *)1);
+    /* New Gs, some on recycled units, get the initial image too. */
+    for (int i = 0; i < 100; i++)
+        ck_assert_ptr_eq(join(spawn(wait_then_check, NULL)), (void *)1);
+    /* And the first G, which glibc itself initialised. */
+    ck_assert_int_eq(ie_check_fn(), 1);
 }
 END_TEST
 
@@ -615,6 +656,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, join_timeout_and_poll);
     tcase_add_test(tc, tls_errno_isolated_across_migration);
     tcase_add_test(tc, ctype_and_locale_in_fresh_and_recycled_g);
+    tcase_add_test(tc, tls_dlopen_initial_exec_with_live_gs);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("parklot");
