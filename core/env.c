@@ -9,6 +9,10 @@
  *   VTHREAD_MAX_THREADS=N    cap on OS threads (Ms), default 10000
  *   VTHREAD_DEBUG=LIST       comma list: stats, schedtrace=MS
  *   VTHREAD_DISABLE=1        pass everything through to glibc
+ *   VTHREAD_FSBASE=MODE      auto (default), wrfsbase, or syscall: how the
+ *                            thread pointer is switched (syscall forces
+ *                            arch_prctl, to measure machines without
+ *                            FSGSBASE; wrfsbase fails if unsupported)
  */
 #include <ctype.h>
 #include <errno.h>
@@ -149,6 +153,16 @@ void vt_config_load(void)
     } else {
         vt_cfg.stack_size = default_stack_size();
     }
+
+    const char *fs = getenv("VTHREAD_FSBASE");
+    vt_cfg.fsbase = 0;
+    if (fs && !strcmp(fs, "wrfsbase"))
+        vt_cfg.fsbase = 1;
+    else if (fs && !strcmp(fs, "syscall"))
+        vt_cfg.fsbase = 2;
+    else if (fs && strcmp(fs, "auto"))
+        vt_config_error("VTHREAD_FSBASE='%s': expected auto, wrfsbase or "
+                        "syscall", fs);
 
     const char *dbg = getenv("VTHREAD_DEBUG");
     if (dbg)

@@ -401,3 +401,10 @@ bool vt_park_has_waiters(const void *addr)
 }
 
 void vt_parklot_init(void) {}
+
+/* Fork child: every queued waiter belonged to a thread that is gone. */
+VT_HIDDEN void vt_parklot_reset(void);
+void vt_parklot_reset(void)
+{
+    memset(buckets, 0, sizeof buckets);
+}

@@ -193,6 +193,7 @@ struct vt_m {
     clockid_t cpuclock;      /* this thread's CPU-time clock, for sysmon */
     vt_g *g0;                /* the M's own context (stack, descriptor) */
     vt_g *curg;              /* G running on this M (NULL on g0) */
+    vt_g *g0next;            /* G for g0 to run once it is off its CPU */
     vt_p *p;                 /* P held (ownership is in p->status) */
     vt_p *nextp;             /* P handed over by startm before waking */
     _Atomic int park;        /* futex note: 0 asleep, 1 woken */
@@ -248,6 +249,7 @@ struct vt_config {
     bool stats;              /* VTHREAD_DEBUG=stats */
     int schedtrace_ms;       /* VTHREAD_DEBUG=schedtrace=MS */
     bool disabled;           /* VTHREAD_DISABLE=1 */
+    int fsbase;              /* VTHREAD_FSBASE: 0 auto, 1 wrfsbase, 2 syscall */
 };
 
 struct vt_stats {

@@ -248,14 +248,22 @@ static vt_g *runqsteal(vt_p *p, vt_p *victim, bool take_next)
 
 /* Switches from `from` (on this M, P in P_RT) to `to` (popped from a run
  * queue).  Returns when `from` runs again, possibly on another M. */
+static void switch_to_g0(vt_m *m, vt_g *from);
+
 static void switch_g(vt_m *m, vt_g *from, vt_g *to)
 {
     if (to == from) {
         st_release(&from->status, G_RUNNING);
         return;
     }
-    while (ld_acquire((_Atomic int *)&to->on_cpu))
-        vt_arch_relax();
+    if (ld_acquire((_Atomic int *)&to->on_cpu)) {
+        /* `to` is still leaving another M.  Never wait while holding
+         * `from` on this CPU: that M may be waiting for `from` in turn
+         * (two Ms swapping yielded Gs).  Wait on g0, which holds nothing. */
+        m->g0next = to;
+        switch_to_g0(m, from);
+        return;
+    }
     to->on_cpu = 1;
     to->m = m;
     m->curg = to;
@@ -587,7 +595,10 @@ static void m_loop(void *arg)
 {
     vt_m *m = arg;
     for (;;) {
-        vt_g *g = findrunnable(m);
+        vt_g *g = m->g0next;
+        m->g0next = NULL;
+        if (!g)
+            g = findrunnable(m);
         if (m->spinning)
             resetspinning(m);
         execute(m, g);
@@ -683,22 +694,22 @@ void vt_rearm_watcher(int64_t when)
     vt_lock_release(&vt_sched.lock);
 }
 
-/* Finds the next G on this P without leaving the G's stack. */
+/* Finds the next G on this P without leaving the G's stack.  Due timers
+ * first (their Gs queue behind the runnable ones, FIFO), so busy or
+ * yielding Gs cannot starve sleepers. */
 static vt_g *find_local(vt_p *p)
 {
     uint32_t tick = ld_relaxed(&p->schedtick);
     vt_g *g;
+    if (ld_relaxed(&p->timer0) != INT64_MAX)
+        vt_timers_run(p, p, vt_now());
     /* Fairness: now and then the global queue goes first. */
     if (tick % 61 == 0 && ld_relaxed(&vt_sched.runq_size) &&
         (g = globrunqget(p, 1)))
         return g;
     if ((g = runqget(p)))
         return g;
-    if ((g = globrunqget(p, 0)))
-        return g;
-    if (vt_timers_run(p, p, vt_now()) && (g = runqget(p)))
-        return g;
-    return NULL;
+    return globrunqget(p, 0);
 }
 
 void vt_park_self(vt_g *g)
@@ -1162,11 +1173,106 @@ bool vt_runtime_init(void)
     vt_real_init();
     vt_config_load();
     vt_arch_init();
+    if (vt_cfg.fsbase == 2)
+        vt_arch_have_fsgsbase = 0;
+    else if (vt_cfg.fsbase == 1 && !vt_arch_have_fsgsbase)
+        vt_config_error("VTHREAD_FSBASE=wrfsbase: this CPU or kernel does "
+                        "not allow wrfsbase (no HWCAP2_FSGSBASE)");
     vt_stack_init();
     vt_tls_init();
     vt_parklot_init();
     st_release(&init_done, 1);
     return !vt_cfg.disabled;
+}
+
+/* ------------------------------------------------------------------ fork */
+/*
+ * In the child only the forking thread exists: the G that called fork, on
+ * this OS thread.  Every other G, M and sysmon are gone, and any runtime
+ * lock may have been held by one of them at the moment of the fork.  The
+ * child therefore rebuilds the runtime around the forking G:
+ *  - locks, run queues, timers, the parking lot and the unit caches are
+ *    reset (what they held belonged to Gs that no longer exist; their
+ *    memory is abandoned, as glibc abandons other threads' stacks);
+ *  - the M gets a fresh g0: glibc's fork put the M's own pthread stack into
+ *    its stack cache, so the old g0 context must never run again;
+ *  - one P, owned by this M; the others idle; a new sysmon.
+ * Runs as the first child handler registered by the runtime, on the
+ * forking G, before any other runtime call in the child.
+ */
+VT_HIDDEN void vt_parklot_reset(void);
+
+static void fork_child(void)
+{
+    vt_g *g = vt_tp_g();
+    if (!g || ld_acquire(&vt_sched.started) != 2)
+        return;
+    vt_m *m = g->m;
+    vt_lock l0 = VT_LOCK_INIT;
+    vt_sched.lock = l0;
+    vt_sched.glock = l0;
+    vt_sched.runq_head = vt_sched.runq_tail = NULL;
+    st_relaxed(&vt_sched.runq_size, 0);
+    vt_sched.pidle = NULL;
+    st_relaxed(&vt_sched.npidle, 0);
+    vt_sched.midle = NULL;
+    vt_sched.nmidle = 0;
+    st_relaxed(&vt_sched.nmspinning, 0);
+    vt_sched.watcher = NULL;
+    st_relaxed(&vt_sched.watch_until, INT64_MAX);
+    vt_sched.gfree = NULL;
+    vt_sched.ngfree = 0;
+    for (int i = 0; i < vt_sched.nprocs; i++) {
+        vt_p *p = vt_sched.allp[i];
+        p->tlock = l0;
+        p->ntimers = 0;
+        st_relaxed(&p->timer0, INT64_MAX);
+        st_relaxed(&p->runq.head, 0);
+        st_relaxed(&p->runq.tail, 0);
+        st_relaxed(&p->runnext, NULL);
+        p->gfree = NULL;
+        p->ngfree = 0;
+        p->sm_when = 0;
+    }
+    vt_parklot_reset();
+
+    /* This thread is the only M. */
+    m->tid = (pid_t)vt_sys0(SYS_gettid);
+    m->cpuclock = thread_cpuclock(m->tid);
+    m->spinning = false;
+    m->nextp = NULL;
+    m->allnext = NULL;
+    m->schedlink = NULL;
+    vt_sched.allm = m;
+    vt_sched.mcount = 1;
+    vt_g *g0;
+    if (vt_unit_alloc(M_G0_STACK, vt_page_size(), &g0) != 0)
+        vt_fatal("fork child: cannot allocate the scheduler stack");
+    g0->is_g0 = true;
+    g0->kind = GU_G0;
+    g0->tid = new_tid();
+    if (vt_tls_setup(g0, g0->pd, true) != 0)
+        vt_fatal("fork child: cannot allocate the scheduler's TLS");
+    g0->m = m;
+    g0->sp = vt_arch_init_stack(g0->stack_hi, m_loop, m);
+    m->g0 = g0;
+
+    /* glibc gave the forking G's descriptor the child's real TID. */
+    g->tid = PD_FIELD(g->pd, PD_TID, int);
+    g->allnext = g->allprev = NULL;
+    vt_sched.allg = g;
+    st_relaxed(&vt_sched.live, 1);
+    g->syscall_depth = 0;
+
+    vt_p *own = vt_sched.allp[0];
+    for (int i = vt_sched.nprocs - 1; i >= 1; i--)
+        pidleput(vt_sched.allp[i]);
+    m->p = own;
+    own->m = m;
+    st_release(&own->status,
+               P_STATUS(m->id, g->rt_depth ? P_RT : P_USER));
+    st_relaxed(&vt_sched.sysmon_wake, 0);
+    vt_sysmon_start();
 }
 
 static void at_exit_stats(void)
@@ -1252,6 +1358,7 @@ void vt_start(void)
 
     PD_FIELD(g->pd, PD_VTHREAD_G, vt_g *) = g; /* now we are a G */
     atexit(at_exit_stats);
+    pthread_atfork(NULL, NULL, fork_child);
     /* A real thread exists before a second G runs: glibc turns off its
      * single-thread shortcuts (__libc_single_threaded) at that point. */
     vt_sysmon_start();

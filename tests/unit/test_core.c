@@ -192,6 +192,26 @@ START_TEST(join_timeout_and_poll)
 }
 END_TEST
 
+/* Many Gs yielding at once on every P: two Ms may pick each other's
+ * just-yielded G; neither may wait for it while holding its own. */
+static void *yield_many(void *arg)
+{
+    for (int i = 0; i < 50000; i++)
+        vt_yield();
+    return arg;
+}
+
+START_TEST(yield_storm_no_deadlock)
+{
+    init_rt();
+    vt_g *g[8];
+    for (int i = 0; i < 8; i++)
+        g[i] = spawn(yield_many, (void *)(uintptr_t)i);
+    for (int i = 0; i < 8; i++)
+        ck_assert_ptr_eq(join(g[i]), (void *)(uintptr_t)i);
+}
+END_TEST
+
 /* ---------------------------------------------- TLS and errno per G */
 
 static __thread long tls_value = 42;
@@ -567,6 +587,59 @@ START_TEST(stack_overflow_hits_guard)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ fork */
+
+static void *spin_yield(void *arg)
+{
+    while (!atomic_load(&gate))
+        vt_yield();
+    return arg;
+}
+
+START_TEST(fork_child_rebuilds_runtime)
+{
+    init_rt();
+    /* Busy and parked Gs at the moment of the fork. */
+    vt_g *busy[4], *parked[50];
+    for (int i = 0; i < 4; i++)
+        busy[i] = spawn(spin_yield, NULL);
+    for (int i = 0; i < 50; i++)
+        parked[i] = spawn(block_then_exit, NULL);
+    vt_sleep_until(vt_now() + 10000000);
+    for (int round = 0; round < 5; round++) {
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            int ok = 1;
+            for (uintptr_t i = 1; i <= 100; i++) {
+                vt_g *g;
+                if (vt_spawn(&g, ret_arg, (void *)i, NULL) != 0) {
+                    ok = 0;
+                    break;
+                }
+                void *r;
+                ok &= vt_join(g, &r, 0, false) == 0 && r == (void *)i;
+            }
+            int64_t t0 = vt_now();
+            vt_sleep_until(t0 + 5000000);
+            ok &= vt_now() - t0 >= 5000000;
+            _exit(ok ? 42 : 1);
+        }
+        int st;
+        ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 42,
+                      "child status %#x", st);
+    }
+    atomic_store(&gate, 1);
+    atomic_store(&release_all, 1);
+    vt_unpark_all(&release_all);
+    for (int i = 0; i < 4; i++)
+        join(busy[i]);
+    for (int i = 0; i < 50; i++)
+        join(parked[i]);
+}
+END_TEST
+
 /* ------------------------------------------------------------ bad input */
 
 START_TEST(impossible_stack_sizes)
@@ -654,6 +727,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, spawn_join_returns_value);
     tcase_add_test(tc, join_errors);
     tcase_add_test(tc, join_timeout_and_poll);
+    tcase_add_test(tc, yield_storm_no_deadlock);
     tcase_add_test(tc, tls_errno_isolated_across_migration);
     tcase_add_test(tc, ctype_and_locale_in_fresh_and_recycled_g);
     tcase_add_test(tc, tls_dlopen_initial_exec_with_live_gs);
@@ -678,6 +752,11 @@ static Suite *core_suite(void)
     tcase_add_test(tc, hundred_thousand_gs_bounded);
     tcase_add_test(tc, million_create_exit_flat_rss);
     tcase_add_test_raise_signal(tc, stack_overflow_hits_guard, SIGSEGV);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("fork");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, fork_child_rebuilds_runtime);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("bad_input");
