@@ -1,0 +1,3 @@
+module vthreadbench
+
+go 1.19
