@@ -285,6 +285,8 @@ struct vt_sched {
     _Atomic uint64_t next_id;
     _Atomic int next_tid;
 
+    _Atomic int64_t poll_until; /* deadline of the M blocked in epoll */
+
     pthread_t sysmon;
     _Atomic int sysmon_wake; /* futex: sysmon sleeps on it */
 };
@@ -339,6 +341,15 @@ VT_HIDDEN int vt_timers_run(vt_p *on, vt_p *runner, int64_t now);
 /* parklot.c */
 VT_HIDDEN void vt_parklot_init(void);
 VT_HIDDEN void vt_waiter_interrupt(vt_g *g);
+
+/* netpoll.c */
+VT_HIDDEN bool vt_netpoll_has_waiters(void);
+VT_HIDDEN int vt_netpoll(int64_t deadline);
+VT_HIDDEN bool vt_netpoll_block(int64_t deadline);
+VT_HIDDEN void vt_netpoll_break(void);
+VT_HIDDEN int64_t vt_netpoll_last(void);
+VT_HIDDEN bool vt_netpoll_blocked(void);
+VT_HIDDEN void vt_netpoll_fork_child(void);
 
 /* sysmon.c */
 VT_HIDDEN void vt_sysmon_start(void);

@@ -480,7 +480,8 @@ static void stopm(vt_m *m, int64_t deadline)
 }
 
 /* An M without a P sleeps; the first such M watches the earliest timer,
- * but only while an idle P exists to run it (busy Ps run their own). */
+ * but only while an idle P exists to run it (busy Ps run their own).
+ * When Gs wait for descriptors, one idle M sleeps in epoll_wait instead. */
 static void idle(vt_m *m)
 {
     int64_t dl = INT64_MAX;
@@ -496,6 +497,18 @@ static void idle(vt_m *m)
             }
             dl = INT64_MAX;
         }
+    }
+    if (vt_netpoll_block(dl)) {
+        /* Readied Gs are on the global queue: run them if a P is free. */
+        vt_lock_acquire(&vt_sched.lock);
+        vt_p *p = ld_relaxed(&vt_sched.runq_size) ||
+                          vt_sched_next_timer() <= vt_now()
+                      ? pidleget()
+                      : NULL;
+        vt_lock_release(&vt_sched.lock);
+        if (p)
+            acquirep(m, p);
+        return;
     }
     stopm(m, dl);
 }
@@ -529,6 +542,11 @@ static vt_g *findrunnable(vt_m *m)
         if (!g)
             g = globrunqget(p, 0);
         if (g)
+            return g;
+        /* Descriptors that became ready (their Gs go to the global
+         * queue), before taking work from other Ps. */
+        if (vt_netpoll_has_waiters() && !vt_netpoll_blocked() &&
+            vt_netpoll(0) > 0 && (g = globrunqget(p, 0)))
             return g;
         int busy = vt_sched.nprocs - ld_acquire(&vt_sched.npidle);
         if (m->spinning || 2 * ld_acquire(&vt_sched.nmspinning) < busy) {
@@ -671,6 +689,8 @@ void vt_ready(vt_g *g, vt_p *p, bool next)
  * over and goes back to idle()). */
 void vt_rearm_watcher(int64_t when)
 {
+    if (when < ld_acquire(&vt_sched.poll_until))
+        vt_netpoll_break();
     if (when >= ld_acquire(&vt_sched.watch_until))
         return;
     vt_lock_acquire(&vt_sched.lock);
@@ -1235,6 +1255,8 @@ static void fork_child(void)
         p->sm_when = 0;
     }
     vt_parklot_reset();
+    vt_netpoll_fork_child();
+    st_relaxed(&vt_sched.poll_until, INT64_MAX);
 
     /* This thread is the only M. */
     m->tid = (pid_t)vt_sys0(SYS_gettid);
@@ -1307,6 +1329,7 @@ void vt_start(void)
         vt_sched.allp[i] = p;
     }
     st_relaxed(&vt_sched.watch_until, INT64_MAX);
+    st_relaxed(&vt_sched.poll_until, INT64_MAX);
     st_relaxed(&vt_sched.next_id, 2);
 
     /* M0: this OS thread.  Its g0 needs its own stack and descriptor,

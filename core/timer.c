@@ -87,7 +87,8 @@ void vt_timer_add(vt_p *p, vt_timer *t, int64_t when, vt_timer_fn fn)
     set_timer0(p);
     vt_lock_release(&p->tlock);
     /* An idle M may be sleeping until a later deadline. */
-    if (when < ld_acquire(&vt_sched.watch_until))
+    if (when < ld_acquire(&vt_sched.watch_until) ||
+        when < ld_acquire(&vt_sched.poll_until))
         vt_rearm_watcher(when);
 }
 

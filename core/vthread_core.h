@@ -205,6 +205,18 @@ VT_HIDDEN void vt_syscall_enter(void);
 VT_HIDDEN void vt_syscall_enter_block(void);
 VT_HIDDEN void vt_syscall_exit(void);
 
+/* Waits until fd may be ready for `events` (POLLIN or POLLOUT) — the
+ * caller's non-blocking attempt failed with EAGAIN — without blocking the
+ * OS thread.  Returns 0 (retry the call; readiness may be spurious),
+ * ETIMEDOUT (deadline), EINTR (vt_interrupt), EBADF (vt_fd_close ran on
+ * fd meanwhile), or EPERM: the file cannot be polled (a regular file);
+ * the caller must then block in the kernel (vt_syscall_enter).  Must be
+ * called by a G. */
+VT_HIDDEN int vt_wait_fd(int fd, short events, int64_t deadline);
+/* Before fd is closed or replaced (close, dup2, dup3): drops its
+ * registration and wakes its waiters with EBADF.  Caller may be a non-G. */
+VT_HIDDEN void vt_fd_close(int fd);
+
 /* After a dlopen: gives every existing G the initial TLS image of modules
  * that were loaded into static TLS, which glibc only does for its own
  * threads.  Caller may be a non-G. */

@@ -11,6 +11,8 @@
 #include <pthread.h>
 #include <ctype.h>
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -587,6 +589,130 @@ START_TEST(stack_overflow_hits_guard)
 }
 END_TEST
 
+/* --------------------------------------------------------------- netpoll */
+
+/* What the preload's read wrapper does on a descriptor it may not block. */
+static ssize_t g_read(int fd, void *buf, size_t n)
+{
+    for (;;) {
+        ssize_t r = read(fd, buf, n);
+        if (r >= 0 || errno != EAGAIN)
+            return r;
+        int e = vt_wait_fd(fd, POLLIN, 0);
+        if (e) {
+            errno = e;
+            return -1;
+        }
+    }
+}
+
+static int pp[2][2];
+static void *pipe_pong(void *arg)
+{
+    char c;
+    for (int i = 0; i < 10000; i++) {
+        if (g_read(pp[0][0], &c, 1) != 1)
+            return (void *)1;
+        if (write(pp[1][1], &c, 1) != 1)
+            return (void *)2;
+    }
+    return NULL;
+}
+
+START_TEST(netpoll_pipe_pingpong)
+{
+    init_rt();
+    ck_assert_int_eq(pipe2(pp[0], O_NONBLOCK), 0);
+    ck_assert_int_eq(pipe2(pp[1], O_NONBLOCK), 0);
+    vt_g *g = spawn(pipe_pong, NULL);
+    int64_t t0 = vt_now();
+    for (int i = 0; i < 10000; i++) {
+        char c = (char)i;
+        ck_assert_int_eq(write(pp[0][1], &c, 1), 1);
+        char d;
+        ck_assert_int_eq(g_read(pp[1][0], &d, 1), 1);
+        ck_assert_int_eq(d, c);
+    }
+    fprintf(stderr, "netpoll pipe ping-pong: %.0f ns per round trip\n",
+            (double)(vt_now() - t0) / 10000);
+    ck_assert_ptr_eq(join(g), NULL);
+}
+END_TEST
+
+enum { NPIPES = 1000 };
+static int pipes[NPIPES][2];
+static void *read_own_pipe(void *arg)
+{
+    int i = (int)(uintptr_t)arg;
+    int v;
+    if (g_read(pipes[i][0], &v, sizeof v) != sizeof v || v != i * 7)
+        return (void *)1;
+    return NULL;
+}
+
+START_TEST(netpoll_thousand_waiters)
+{
+    init_rt();
+    struct rlimit rl = {4096, 4096};
+    setrlimit(RLIMIT_NOFILE, &rl);
+    vt_g *g[NPIPES];
+    for (int i = 0; i < NPIPES; i++) {
+        ck_assert_int_eq(pipe2(pipes[i], O_NONBLOCK), 0);
+        g[i] = spawn(read_own_pipe, (void *)(uintptr_t)i);
+    }
+    vt_sleep_until(vt_now() + 20000000); /* all parked in the poller */
+    int threads = os_threads();
+    for (int i = NPIPES - 1; i >= 0; i--) {
+        int v = i * 7;
+        ck_assert_int_eq(write(pipes[i][1], &v, sizeof v), sizeof v);
+    }
+    for (int i = 0; i < NPIPES; i++)
+        ck_assert_ptr_eq(join(g[i]), NULL);
+    ck_assert_int_le(threads, sysconf(_SC_NPROCESSORS_ONLN) + 3);
+}
+END_TEST
+
+START_TEST(netpoll_timeout_and_close)
+{
+    init_rt();
+    int p[2];
+    ck_assert_int_eq(pipe2(p, O_NONBLOCK), 0);
+    vt_g *d = spawn(ret_arg, NULL);
+    join(d);
+    int64_t t0 = vt_now();
+    char c;
+    ck_assert_int_eq(read(p[0], &c, 1), -1);
+    ck_assert_int_eq(vt_wait_fd(p[0], POLLIN, t0 + 20000000), 0); /* first
+        wait after registration reports "maybe ready" */
+    ck_assert_int_eq(vt_wait_fd(p[0], POLLIN, t0 + 20000000), ETIMEDOUT);
+    ck_assert(vt_now() - t0 >= 20000000);
+    /* A regular file cannot be polled: EPERM tells the caller to block. */
+    int f = open("/proc/self/status", O_RDONLY);
+    ck_assert_int_eq(vt_wait_fd(f, POLLIN, 0), EPERM);
+    close(f);
+}
+END_TEST
+
+static int closing_pipe[2];
+static void *wait_closed(void *arg)
+{
+    char c;
+    ssize_t r = g_read(closing_pipe[0], &c, 1);
+    return (void *)(uintptr_t)(r == -1 && errno == EBADF);
+}
+
+START_TEST(netpoll_close_wakes_waiter)
+{
+    init_rt();
+    ck_assert_int_eq(pipe2(closing_pipe, O_NONBLOCK), 0);
+    vt_g *g = spawn(wait_closed, NULL);
+    vt_sleep_until(vt_now() + 20000000);
+    vt_fd_close(closing_pipe[0]);
+    close(closing_pipe[0]);
+    ck_assert_ptr_eq(join(g), (void *)1);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ fork */
 
 static void *spin_yield(void *arg)
@@ -752,6 +878,14 @@ static Suite *core_suite(void)
     tcase_add_test(tc, hundred_thousand_gs_bounded);
     tcase_add_test(tc, million_create_exit_flat_rss);
     tcase_add_test_raise_signal(tc, stack_overflow_hits_guard, SIGSEGV);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("netpoll");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, netpoll_pipe_pingpong);
+    tcase_add_test(tc, netpoll_thousand_waiters);
+    tcase_add_test(tc, netpoll_timeout_and_close);
+    tcase_add_test(tc, netpoll_close_wakes_waiter);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("fork");

@@ -1,0 +1,292 @@
+/*
+ * netpoll.c — waiting for descriptors without blocking an OS thread.
+ *
+ * One epoll instance per process (made on first use, made anew in a fork
+ * child), edge-triggered, each descriptor registered once for both
+ * directions.  A poll descriptor (struct pd) per fd number holds two
+ * readiness flags.  The protocol, for a G whose non-blocking attempt failed
+ * with EAGAIN:
+ *
+ *   vt_wait_fd:  park on &pd->rready with a validate that, under the
+ *                bucket lock, consumes the flag if set (then the G retries
+ *                its call at once) or queues the G if not.
+ *   poller:      for each epoll event set the flag(s), then unpark every
+ *                waiter of that direction.
+ *
+ * An edge that arrives between the failed attempt and the park sets the
+ * flag first, so validate sees it: no lost wake-up.  A flag left set by an
+ * edge whose data was already consumed costs one extra attempt.
+ *
+ * Who polls: an M with nothing to run blocks in epoll_wait until the next
+ * timer (only one M at a time; an eventfd breaks it when an earlier timer
+ * appears); findrunnable polls without blocking before stealing; sysmon
+ * polls when nobody did for 10 ms.  Readied Gs go to the poller's P, or to
+ * the global queue when the poller has none.
+ *
+ * Stale events: epoll data carries the fd and the pd's sequence number,
+ * which vt_fd_close bumps; an event for an older sequence is ignored.
+ * vt_fd_close wakes the fd's waiters, which return EBADF (as Go does for
+ * its own descriptors; the kernel would instead keep a blocked read
+ * waiting on the old file — see docs/compatibility.md).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "rt.h"
+
+struct pd {
+    _Atomic int rready, wready;   /* an edge since the last consume */
+    _Atomic uint32_t seq;         /* bumped by vt_fd_close */
+    _Atomic uint32_t reg_seq;     /* seq registered with epoll, +1; 0 none */
+    vt_lock lock;                 /* registration */
+};
+
+#define CHUNK 1024
+#define MAXCHUNKS 1024            /* fds up to 1,048,576 */
+static _Atomic(struct pd *) chunks[MAXCHUNKS];
+static vt_lock init_lock = VT_LOCK_INIT;
+static _Atomic int epfd = -1;
+static int breakfd = -1;
+static _Atomic int waiters;       /* Gs parked in vt_wait_fd */
+static _Atomic int blocked;       /* an M is blocked in epoll_wait */
+static _Atomic int64_t last_poll;
+
+static struct pd *pd_get(int fd)
+{
+    if (fd < 0 || fd >= CHUNK * MAXCHUNKS)
+        return NULL;
+    _Atomic(struct pd *) *slot = &chunks[fd / CHUNK];
+    struct pd *c = ld_acquire(slot);
+    if (!c) {
+        struct pd *n = calloc(CHUNK, sizeof *n);
+        if (!n)
+            return NULL;
+        struct pd *z = NULL;
+        if (!cas(slot, &z, n)) {
+            free(n);
+            c = z;
+        } else {
+            c = n;
+        }
+    }
+    return &c[fd % CHUNK];
+}
+
+static int ensure_epoll(void)
+{
+    int e = ld_acquire(&epfd);
+    if (e >= 0)
+        return e;
+    vt_lock_acquire(&init_lock);
+    e = ld_relaxed(&epfd);
+    if (e < 0) {
+        e = (int)vt_sys1(SYS_epoll_create1, EPOLL_CLOEXEC);
+        int b = (int)vt_sys2(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (e < 0 || b < 0)
+            vt_fatal("cannot create the netpoller's epoll instance: %s",
+                     strerror(e < 0 ? -e : -b));
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLET,
+                                 .data.u64 = UINT64_MAX};
+        vt_sys4(SYS_epoll_ctl, e, EPOLL_CTL_ADD, b, &ev);
+        breakfd = b;
+        st_release(&epfd, e);
+    }
+    vt_lock_release(&init_lock);
+    return e;
+}
+
+/* Registers fd once (per sequence).  Returns 0 or a positive errno:
+ * EPERM means the file cannot be polled (regular file, directory). */
+static int ensure_registered(int fd, struct pd *pd)
+{
+    uint32_t seq = ld_acquire(&pd->seq);
+    if (ld_acquire(&pd->reg_seq) == seq + 1)
+        return 0;
+    int e = ensure_epoll();
+    vt_lock_acquire(&pd->lock);
+    int err = 0;
+    if (ld_relaxed(&pd->reg_seq) != seq + 1) {
+        struct epoll_event ev = {
+            .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+            .data.u64 = (uint64_t)(uint32_t)fd | ((uint64_t)seq << 32)};
+        long r = vt_sys4(SYS_epoll_ctl, e, EPOLL_CTL_ADD, fd, &ev);
+        if (r == -EEXIST) /* left over from a close we did not see */
+            r = vt_sys4(SYS_epoll_ctl, e, EPOLL_CTL_MOD, fd, &ev);
+        if (r == 0) {
+            /* Report "maybe ready" once: readiness from before the
+             * registration produces no edge. */
+            st_release(&pd->rready, 1);
+            st_release(&pd->wready, 1);
+            st_release(&pd->reg_seq, seq + 1);
+        } else {
+            err = (int)-r;
+        }
+    }
+    vt_lock_release(&pd->lock);
+    return err;
+}
+
+struct wait_ctx {
+    _Atomic int *flag;
+};
+
+static bool consume_or_wait(void *arg)
+{
+    struct wait_ctx *c = arg;
+    /* Ready since the caller's attempt: take the edge, do not park. */
+    return atomic_exchange(c->flag, 0) == 0;
+}
+
+int vt_wait_fd(int fd, short events, int64_t deadline)
+{
+    struct pd *pd = pd_get(fd);
+    if (!pd)
+        return EPERM;
+    int err = ensure_registered(fd, pd);
+    if (err)
+        return err == EBADF ? EBADF : EPERM;
+    uint32_t seq = ld_acquire(&pd->seq);
+    struct wait_ctx c = {(events & POLLOUT) ? &pd->wready : &pd->rready};
+    xadd(&waiters, 1);
+    int r = vt_park(c.flag, consume_or_wait, NULL, &c, deadline,
+                    VT_PARK_INTERRUPTIBLE, 0, NULL);
+    xsub(&waiters, 1);
+    if (ld_acquire(&pd->seq) != seq)
+        return EBADF;
+    switch (r) {
+    case VT_PARK_TIMEOUT:
+        return ETIMEDOUT;
+    case VT_PARK_INTERRUPTED:
+        return EINTR;
+    default:
+        return 0;
+    }
+}
+
+void vt_fd_close(int fd)
+{
+    struct pd *pd = pd_get(fd);
+    if (!pd || ld_acquire(&pd->reg_seq) == 0)
+        return;
+    vt_lock_acquire(&pd->lock);
+    if (ld_relaxed(&pd->reg_seq) != 0) {
+        vt_sys4(SYS_epoll_ctl, ld_relaxed(&epfd), EPOLL_CTL_DEL, fd, NULL);
+        st_release(&pd->reg_seq, 0);
+    }
+    xadd(&pd->seq, 1);
+    st_release(&pd->rready, 1);
+    st_release(&pd->wready, 1);
+    vt_lock_release(&pd->lock);
+    vt_unpark_all(&pd->rready);
+    vt_unpark_all(&pd->wready);
+}
+
+bool vt_netpoll_has_waiters(void) { return ld_acquire(&waiters) > 0; }
+
+/* Polls once; deadline 0 = do not block, else block until then (absolute
+ * monotonic ns; INT64_MAX = until an event).  Returns the number of
+ * descriptors that became ready.  Runs on g0 or sysmon (no G). */
+int vt_netpoll(int64_t deadline)
+{
+    int e = ld_acquire(&epfd);
+    if (e < 0)
+        return 0;
+    struct epoll_event evs[128];
+    struct timespec ts, *tsp = &ts;
+    if (deadline == 0) {
+        ts.tv_sec = ts.tv_nsec = 0;
+    } else if (deadline == INT64_MAX) {
+        tsp = NULL;
+    } else {
+        int64_t left = deadline - vt_now();
+        if (left < 0)
+            left = 0;
+        ts.tv_sec = left / 1000000000;
+        ts.tv_nsec = left % 1000000000;
+    }
+    long n = vt_sys6(SYS_epoll_pwait2, e, (long)evs, 128, (long)tsp, 0, 8);
+    if (n == -ENOSYS) { /* kernel < 5.11: millisecond timeout */
+        long ms = !tsp ? -1 : ts.tv_sec * 1000 + (ts.tv_nsec + 999999) / 1000000;
+        n = vt_sys6(SYS_epoll_pwait, e, (long)evs, 128, ms, 0, 8);
+    }
+    st_release(&last_poll, vt_now());
+    int ready = 0;
+    for (long i = 0; i < n; i++) {
+        uint64_t d = evs[i].data.u64;
+        if (d == UINT64_MAX) {
+            uint64_t v;
+            vt_sys3(SYS_read, breakfd, &v, sizeof v);
+            continue;
+        }
+        struct pd *pd = pd_get((int)(uint32_t)d);
+        if (!pd || ld_acquire(&pd->seq) != (uint32_t)(d >> 32))
+            continue; /* stale: the fd was closed since */
+        uint32_t ev = evs[i].events;
+        if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+            st_release(&pd->rready, 1);
+            vt_unpark_all(&pd->rready);
+        }
+        if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
+            st_release(&pd->wready, 1);
+            vt_unpark_all(&pd->wready);
+        }
+        ready++;
+    }
+    return ready;
+}
+
+/* An idle M blocks in epoll_wait instead of on its futex, if it is the
+ * first to do so and Gs wait for descriptors.  Returns false when it did
+ * not poll (the caller sleeps on its futex). */
+bool vt_netpoll_block(int64_t deadline)
+{
+    if (!vt_netpoll_has_waiters())
+        return false;
+    int z = 0;
+    if (!cas(&blocked, &z, 1))
+        return false;
+    st_release(&vt_sched.poll_until, deadline);
+    vt_netpoll(deadline == INT64_MAX ? INT64_MAX : deadline);
+    st_release(&vt_sched.poll_until, INT64_MAX);
+    st_release(&blocked, 0);
+    return true;
+}
+
+/* Wakes the M blocked in epoll_wait (an earlier timer, or work for it). */
+void vt_netpoll_break(void)
+{
+    if (ld_acquire(&blocked) && breakfd >= 0) {
+        uint64_t one = 1;
+        vt_sys3(SYS_write, breakfd, &one, sizeof one);
+    }
+}
+
+int64_t vt_netpoll_last(void) { return ld_acquire(&last_poll); }
+bool vt_netpoll_blocked(void) { return ld_acquire(&blocked); }
+
+/* Fork child: the epoll instance is shared with the parent; make a new one
+ * on first use, and forget every registration. */
+void vt_netpoll_fork_child(void)
+{
+    int e = ld_relaxed(&epfd);
+    if (e >= 0) {
+        vt_sys1(SYS_close, e);
+        vt_sys1(SYS_close, breakfd);
+    }
+    st_relaxed(&epfd, -1);
+    breakfd = -1;
+    init_lock = (vt_lock)VT_LOCK_INIT;
+    st_relaxed(&waiters, 0);
+    st_relaxed(&blocked, 0);
+    for (int i = 0; i < MAXCHUNKS; i++) {
+        struct pd *c = ld_relaxed(&chunks[i]);
+        if (c)
+            memset(c, 0, CHUNK * sizeof *c);
+    }
+}
