@@ -13,11 +13,13 @@
 #define VTHREAD_REAL_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "vthread_core.h"
 
@@ -41,6 +43,19 @@
     X(int, sigprocmask, (int, const sigset_t *, sigset_t *))                  \
     X(int, pthread_setname_np, (pthread_t, const char *))                     \
     X(int, pthread_getname_np, (pthread_t, char *, size_t))                   \
+    X(int, pthread_setschedparam, (pthread_t, int,                            \
+                                   const struct sched_param *))               \
+    X(int, pthread_getschedparam, (pthread_t, int *, struct sched_param *))   \
+    X(int, pthread_setschedprio, (pthread_t, int))                            \
+    X(int, pthread_setaffinity_np, (pthread_t, size_t, const cpu_set_t *))    \
+    X(int, pthread_getaffinity_np, (pthread_t, size_t, cpu_set_t *))          \
+    X(int, pthread_getcpuclockid, (pthread_t, clockid_t *))                   \
+    /* sleeping */                                                            \
+    X(int, nanosleep, (const struct timespec *, struct timespec *))           \
+    X(int, clock_nanosleep, (clockid_t, int, const struct timespec *,         \
+                             struct timespec *))                              \
+    X(unsigned, sleep, (unsigned))                                            \
+    X(int, usleep, (useconds_t))                                              \
     /* mutexes (process-shared / robust ones are delegated here) */           \
     X(int, pthread_mutex_init, (pthread_mutex_t *,                            \
                                 const pthread_mutexattr_t *))                 \

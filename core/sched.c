@@ -924,14 +924,14 @@ int vt_spawn(vt_g **out, void *(*fn)(void *), void *arg,
 {
     if (unlikely(ld_acquire(&vt_sched.started) != 2))
         vt_start();
-    struct vt_spawn_attr dflt = {0};
+    size_t page = vt_page_size();
+    struct vt_spawn_attr dflt = {.guard_size = page};
     if (!attr)
         attr = &dflt;
-    size_t page = vt_page_size();
+    if (attr->ext_init_size > VT_G_EXT_SIZE)
+        return EINVAL;
     size_t ss = attr->stack_size ? attr->stack_size : vt_cfg.stack_size;
     size_t guard = attr->stack_addr ? 0 : attr->guard_size;
-    if (!attr->stack_addr && !attr->stack_size && !attr->guard_size)
-        guard = page;
 
     vt_g *self = vt_tp_g();
     vt_m *m = self ? vt_rt_enter(self) : NULL;
@@ -969,6 +969,10 @@ int vt_spawn(vt_g **out, void *(*fn)(void *), void *arg,
         g->start_mask = *attr->sigmask;
         g->has_start_mask = true;
     }
+    if (attr->ext_init)
+        memcpy(g->ext, attr->ext_init, attr->ext_init_size);
+    if (attr->out_descriptor)
+        *attr->out_descriptor = g->pd;
     g->sp = vt_arch_init_stack(g->stack_hi, g_main, g);
     g->jstate = attr->detached ? J_DETACHED : 0;
     g->rt_depth = 1; /* g_main starts with its P in P_RT */
@@ -1126,6 +1130,20 @@ vt_g *vt_g_from_descriptor(void *pd)
     return pd ? PD_FIELD(pd, PD_VTHREAD_G, vt_g *) : NULL;
 }
 void *vt_g_descriptor(vt_g *g) { return g->pd; }
+void vt_g_stack(vt_g *g, void **lo, size_t *size, size_t *guard)
+{
+    if (g->kind == GU_MAIN) {
+        *lo = NULL;
+        *size = 0;
+        *guard = 0;
+        return;
+    }
+    char *block = PD_FIELD(g->pd, PD_STACKBLOCK, char *);
+    size_t bsize = PD_FIELD(g->pd, PD_STACKBLOCK_SIZE, size_t);
+    *guard = PD_FIELD(g->pd, PD_GUARDSIZE, size_t);
+    *lo = block + *guard;
+    *size = bsize - *guard;
+}
 uint64_t vt_g_id(vt_g *g) { return g->id; }
 int vt_g_tid(vt_g *g) { return g->tid; }
 void *vt_g_ext(vt_g *g) { return g->ext; }

@@ -220,11 +220,13 @@ int vt_tls_setup(vt_g *g, void *pdv, bool fresh)
     PD_FIELD(pd, PD_ROBUST_HEAD, void *) = pd + PD_ROBUST_HEAD;
     PD_FIELD(pd, PD_ROBUST_HEAD + 8, long) = -24;
     PD_FIELD(pd, PD_ROBUST_PREV, void *) = pd + PD_ROBUST_HEAD;
-    /* The stack glibc believes this thread has: __libc_alloca_cutoff sizes
-     * libc's own alloca use from stackblock_size. */
-    PD_FIELD(pd, PD_STACKBLOCK, void *) = g->stack_lo;
+    /* The stack block as NPTL records it: from the start of the guard to
+     * the top of the unit (TLS and descriptor included).
+     * __libc_alloca_cutoff sizes libc's own alloca use from it. */
+    char *block = (char *)g->stack_lo - g->guard;
+    PD_FIELD(pd, PD_STACKBLOCK, void *) = block;
     PD_FIELD(pd, PD_STACKBLOCK_SIZE, size_t) =
-        (size_t)((char *)g->stack_hi - (char *)g->stack_lo);
+        (size_t)(pd + PD_TCB_SIZE - block);
     PD_FIELD(pd, PD_GUARDSIZE, size_t) = g->guard;
     PD_FIELD(pd, PD_REPORTED_GUARDSIZE, size_t) = g->guard;
     /* rseq: this area is not registered with the kernel; cpu_id -1 makes

@@ -58,6 +58,13 @@ VT_HIDDEN vt_g *vt_self(void);
 VT_HIDDEN vt_g *vt_g_from_descriptor(void *pd);
 /* The G's glibc thread descriptor: what pthread_self() returns for it. */
 VT_HIDDEN void *vt_g_descriptor(vt_g *g);
+/* The G's stack as NPTL reports it in pthread_getattr_np: *lo and *size
+ * are the usable stack (above the guard; like NPTL, the size includes the
+ * TLS and descriptor at the top), *guard the guard below it.  The
+ * descriptor's stackblock/stackblock_size/guardsize follow NPTL's
+ * convention too (the block starts at the guard).  The first G reports
+ * *lo = NULL: ask the kernel (/proc/self/maps) as glibc does. */
+VT_HIDDEN void vt_g_stack(vt_g *g, void **lo, size_t *size, size_t *guard);
 /* A unique id, never reused while the process lives (the first G is 1). */
 VT_HIDDEN uint64_t vt_g_id(vt_g *g);
 /* The synthetic tid stored in the G's descriptor (unique among live Gs,
@@ -67,11 +74,17 @@ VT_HIDDEN int vt_g_tid(vt_g *g);
 struct vt_spawn_attr {
     size_t stack_size;   /* 0 = default (VTHREAD_STACK_SIZE or RLIMIT_STACK) */
     void *stack_addr;    /* caller-provided stack (lowest address), or NULL */
-    size_t guard_size;   /* bytes of guard below the stack; ignored when
-                            stack_addr is given (as glibc does) */
+    size_t guard_size;   /* bytes of guard below the stack (0 = none);
+                            ignored when stack_addr is given, as glibc does */
     bool detached;       /* start detached: no join, freed at exit */
     const sigset_t *sigmask; /* initial signal mask, or NULL = creator's */
+    /* Written before the G can run (NPTL stores *newthread before the
+     * clone; programs read it from the new thread): */
+    void **out_descriptor;   /* if non-NULL: the G's descriptor */
+    const void *ext_init;    /* if non-NULL: copied into vt_g_ext() */
+    size_t ext_init_size;    /* <= VT_G_EXT_SIZE */
 };
+/* A NULL attr means: default stack size, one guard page, joinable. */
 
 /* Creates a G that runs fn(arg) and then vt_exit(its return value).
  * The new G is runnable at once (it may run before vt_spawn returns).
