@@ -191,6 +191,7 @@ struct vt_m {
     pid_t tid;               /* kernel TID */
     pthread_t thread;        /* real pthread handle */
     clockid_t cpuclock;      /* this thread's CPU-time clock, for sysmon */
+    int statfd;              /* sysmon's /proc/self/task/TID/stat, or -1 */
     vt_g *g0;                /* the M's own context (stack, descriptor) */
     vt_g *curg;              /* G running on this M (NULL on g0) */
     vt_g *g0next;            /* G for g0 to run once it is off its CPU */
@@ -280,6 +281,7 @@ struct vt_sched {
     vt_lock glock;           /* guards allg list and the global unit cache */
     vt_g *allg;
     vt_g *gfree;             /* global cache of free default-size units */
+    vt_g *graveyard;         /* exited detached Gs to destroy when off CPU */
     int ngfree;
     _Atomic int64_t live;    /* Gs that have not exited */
     _Atomic uint64_t next_id;

@@ -303,6 +303,7 @@ static void newm(vt_p *p, bool spinning)
     if (!m || !g0)
         vt_fatal("out of memory creating an OS thread");
     m->id = xadd(&next_mid, 1);
+    m->statfd = -1;
     m->g0 = g0;
     g0->is_g0 = true;
     g0->kind = GU_G0;
@@ -793,16 +794,46 @@ static void wait_off_cpu(vt_g *g)
 /* Puts an exited G's unit up for reuse.  p: the caller's P if it holds one
  * in P_RT, else NULL.  The G may still be on CPU (it is the caller, or it
  * is finishing its last switch): reuse waits for on_cpu to clear. */
+static void g_destroy(vt_g *g)
+{
+    wait_off_cpu(g);
+    if (g->kind == GU_USER_STACK)
+        vt_tls_release(g);
+    else
+        vt_unit_destroy(g);
+}
+
+/* Destroys the detached Gs that could not destroy themselves. */
+static void graveyard_sweep(void)
+{
+    if (!ld_relaxed((_Atomic(vt_g *) *)&vt_sched.graveyard))
+        return;
+    vt_lock_acquire(&vt_sched.glock);
+    vt_g *list = vt_sched.graveyard;
+    vt_sched.graveyard = NULL;
+    vt_lock_release(&vt_sched.glock);
+    while (list) {
+        vt_g *g = list;
+        list = g->schedlink;
+        g_destroy(g);
+    }
+}
+
 static void unit_free(vt_g *g, vt_p *p)
 {
     if (g->kind == GU_MAIN)
         return; /* the original thread's descriptor is glibc's */
     if (!default_unit(g)) {
-        wait_off_cpu(g);
-        if (g->kind == GU_USER_STACK)
-            vt_tls_release(g);
-        else
-            vt_unit_destroy(g);
+        if (g == vt_tp_g()) {
+            /* A detached G freeing itself: it is on this CPU.  Someone
+             * else destroys it once it is off (graveyard_sweep). */
+            vt_lock_acquire(&vt_sched.glock);
+            g->schedlink = vt_sched.graveyard;
+            vt_sched.graveyard = g;
+            vt_lock_release(&vt_sched.glock);
+            return;
+        }
+        g_destroy(g);
         return;
     }
     if (p && p->ngfree < VT_P_GFREE_MAX) {
@@ -933,6 +964,7 @@ int vt_spawn(vt_g **out, void *(*fn)(void *), void *arg,
     size_t ss = attr->stack_size ? attr->stack_size : vt_cfg.stack_size;
     size_t guard = attr->stack_addr ? 0 : attr->guard_size;
 
+    graveyard_sweep();
     vt_g *self = vt_tp_g();
     vt_m *m = self ? vt_rt_enter(self) : NULL;
     vt_g *g = NULL;
@@ -1013,12 +1045,14 @@ void vt_exit(void *retval)
         exit(0);
     }
     allg_remove(g);
-    unsigned prev = atomic_fetch_or(&g->jstate, J_EXITED);
-    if (!(prev & J_DETACHED))
-        vt_unpark_all((const void *)&g->jstate);
+    /* Take our P before publishing the exit: once J_EXITED is set a joiner
+     * may free us, so nothing may queue us any more (reacquire would). */
     vt_m *m = vt_rt_enter(g);
     st_release(&g->status, G_DEAD);
-    if (prev & J_DETACHED)
+    unsigned prev = atomic_fetch_or(&g->jstate, J_EXITED);
+    if (!(prev & J_DETACHED))
+        vt_unpark_all((const void *)&g->jstate); /* nests in our P_RT */
+    else
         unit_free(g, m->p);
     vt_park_self(g);
     vt_fatal("an exited G was resumed");
@@ -1260,6 +1294,7 @@ static void fork_child(void)
     st_relaxed(&vt_sched.watch_until, INT64_MAX);
     vt_sched.gfree = NULL;
     vt_sched.ngfree = 0;
+    vt_sched.graveyard = NULL;
     for (int i = 0; i < vt_sched.nprocs; i++) {
         vt_p *p = vt_sched.allp[i];
         p->tlock = l0;
@@ -1279,6 +1314,7 @@ static void fork_child(void)
     /* This thread is the only M. */
     m->tid = (pid_t)vt_sys0(SYS_gettid);
     m->cpuclock = thread_cpuclock(m->tid);
+    m->statfd = -1; /* the parent's was for another task */
     m->spinning = false;
     m->nextp = NULL;
     m->allnext = NULL;
@@ -1356,6 +1392,7 @@ void vt_start(void)
     if (!m0)
         vt_fatal("out of memory at start-up");
     m0->id = xadd(&next_mid, 1);
+    m0->statfd = -1;
     m0->tid = (pid_t)vt_sys0(SYS_gettid);
     m0->cpuclock = thread_cpuclock(m0->tid);
     m0->thread = (pthread_t)vt_arch_get_tp();

@@ -18,6 +18,7 @@
  * Sysmon may take only sched.lock and the per-P timer locks; it never
  * parks and never runs user code.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -42,6 +43,28 @@ static int64_t thread_cpu_ns(clockid_t c)
     if (vt_sys2(SYS_clock_gettime, c, &ts) != 0)
         return -1;
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* True unless the kernel says the M's thread is runnable ('R'): an M that
+ * makes no CPU progress because the machine is oversubscribed is not
+ * blocked, and taking its P would only add OS threads.  One pread on a
+ * descriptor sysmon keeps per M. */
+static bool m_sleeping(vt_m *m)
+{
+    if (m->statfd < 0) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)m->tid);
+        m->statfd = (int)vt_sys3(SYS_open, path, O_RDONLY | O_CLOEXEC, 0);
+        if (m->statfd < 0)
+            return true; /* cannot tell: trust the CPU clock */
+    }
+    char buf[512];
+    long n = vt_sys4(SYS_pread64, m->statfd, buf, sizeof buf - 1, 0);
+    if (n <= 0)
+        return true;
+    buf[n] = 0;
+    char *p = strrchr(buf, ')'); /* the name may contain anything */
+    return !p || p[1] != ' ' || p[2] != 'R';
 }
 
 static vt_m *m_by_id(int id)
@@ -83,7 +106,7 @@ static bool retake(int64_t now)
             if (cpu >= 0) {
                 if (p->sm_cpu >= 0) {
                     int64_t dc = cpu - p->sm_cpu, dw = now - p->sm_cpu_when;
-                    take = dw > 0 && dc * 8 < dw;
+                    take = dw > 0 && dc * 8 < dw && m_sleeping(m);
                 }
                 p->sm_cpu = cpu;
                 p->sm_cpu_when = now;

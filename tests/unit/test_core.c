@@ -713,6 +713,81 @@ START_TEST(netpoll_close_wakes_waiter)
 }
 END_TEST
 
+/* ------------------------------------------------ blocking we cannot see */
+
+/* Gs blocked in a plain blocking read (no wrapper, as libc's internal
+ * calls are) hold their P; sysmon must hand it away so the other Gs run.
+ * When they return they exit at once: the exit must not race the P they
+ * lost (it once queued a dead G that its joiner had already unmapped). */
+static int blocking_pipe[2];
+static void *blocked_reader(void *arg)
+{
+    char c;
+    ssize_t r = read(blocking_pipe[0], &c, 1);
+    return (void *)(uintptr_t)(r == 1);
+}
+static _Atomic int quick_done;
+static void *quick_work(void *arg)
+{
+    volatile long x = 0;
+    for (int i = 0; i < 1000; i++)
+        x += i;
+    atomic_fetch_add(&quick_done, 1);
+    return arg;
+}
+
+START_TEST(sysmon_rescues_blocked_ps)
+{
+    init_rt();
+    ck_assert_int_eq(pipe(blocking_pipe), 0); /* blocking */
+    long procs = sysconf(_SC_NPROCESSORS_ONLN);
+    for (int round = 0; round < 20; round++) {
+        atomic_store(&quick_done, 0);
+        /* As many blocked readers as Ps: without sysmon nothing else runs. */
+        vt_g *r[8];
+        for (int i = 0; i < procs && i < 8; i++)
+            r[i] = spawn(blocked_reader, NULL);
+        vt_g *q[1000];
+        for (int i = 0; i < 1000; i++)
+            q[i] = spawn(quick_work, NULL);
+        int64_t t0 = vt_now();
+        for (int i = 0; i < 1000; i++)
+            join(q[i]);
+        int64_t dt = vt_now() - t0;
+        ck_assert_int_eq(atomic_load(&quick_done), 1000);
+        ck_assert_msg(dt < 2000000000, "others waited %lld ns", (long long)dt);
+        char buf[8] = {0};
+        ck_assert_int_eq(write(blocking_pipe[1], buf, procs < 8 ? procs : 8),
+                         procs < 8 ? procs : 8);
+        for (int i = 0; i < procs && i < 8; i++)
+            ck_assert_ptr_eq(join(r[i]), (void *)1);
+    }
+}
+END_TEST
+
+static _Atomic int detached_done;
+static void *detached_count(void *arg)
+{
+    atomic_fetch_add(&detached_done, 1);
+    return arg;
+}
+
+START_TEST(detached_custom_stacks_are_freed)
+{
+    init_rt();
+    struct vt_spawn_attr a = {.stack_size = 256 * 1024, .guard_size = 4096,
+                              .detached = true};
+    for (int i = 0; i < 20000; i++) {
+        vt_g *g;
+        ck_assert_int_eq(vt_spawn(&g, detached_count, NULL, &a), 0);
+        if (i % 64 == 0)
+            vt_yield();
+    }
+    while (atomic_load(&detached_done) < 20000)
+        vt_sleep_until(vt_now() + 1000000);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ fork */
 
 static void *spin_yield(void *arg)
@@ -886,6 +961,12 @@ static Suite *core_suite(void)
     tcase_add_test(tc, netpoll_thousand_waiters);
     tcase_add_test(tc, netpoll_timeout_and_close);
     tcase_add_test(tc, netpoll_close_wakes_waiter);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("sysmon");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, sysmon_rescues_blocked_ps);
+    tcase_add_test(tc, detached_custom_stacks_are_freed);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("fork");
