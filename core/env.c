@@ -9,12 +9,16 @@
  *   VTHREAD_MAX_THREADS=N    cap on OS threads (Ms), default 10000
  *   VTHREAD_DEBUG=LIST       comma list: stats, schedtrace=MS
  *   VTHREAD_DISABLE=1        pass everything through to glibc
+ *   VTHREAD_PREEMPT_SIGNAL=N signal used to preempt Gs running > 10 ms
+ *                            while others wait; 0 turns preemption off;
+ *                            default SIGURG (23)
  *   VTHREAD_FSBASE=MODE      auto (default), wrfsbase, or syscall: how the
  *                            thread pointer is switched (syscall forces
  *                            arch_prctl, to measure machines without
  *                            FSGSBASE; wrfsbase fails if unsupported)
  */
 #include <ctype.h>
+#include <signal.h>
 #include <errno.h>
 #include <limits.h>
 #include <sched.h>
@@ -153,6 +157,13 @@ void vt_config_load(void)
     } else {
         vt_cfg.stack_size = default_stack_size();
     }
+
+    vt_cfg.preempt_signal = (int)env_int("VTHREAD_PREEMPT_SIGNAL", 0, 64,
+                                         SIGURG);
+    int ps = vt_cfg.preempt_signal;
+    if (ps == SIGKILL || ps == SIGSTOP || ps == 32 || ps == 33)
+        vt_config_error("VTHREAD_PREEMPT_SIGNAL='%d': that signal cannot be "
+                        "caught or is reserved by glibc", ps);
 
     const char *fs = getenv("VTHREAD_FSBASE");
     vt_cfg.fsbase = 0;

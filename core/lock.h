@@ -21,6 +21,19 @@
 typedef struct { _Atomic int v; } vt_lock;
 #define VT_LOCK_INIT {0}
 
+/* While a G holds a runtime lock it must not be preempted (another G on
+ * its P would spin on the lock).  The count lives in the first word of
+ * the G (rt.h checks both constants); 0 in the slot means not a G (g0,
+ * sysmon, foreign threads), which are never preempted. */
+#define VT_PD_G_SLOT 0x280
+#define VT_G_NLOCKS_OFFSET 0
+static inline void vt_lock_count(int d)
+{
+    int *g = (int *)vt_arch_tp_load(VT_PD_G_SLOT);
+    if (g)
+        g[VT_G_NLOCKS_OFFSET] += d;
+}
+
 static inline long vt_futex_wait(_Atomic int *addr, int val,
                                  const struct timespec *rel)
 {
@@ -35,6 +48,7 @@ VT_HIDDEN void vt_lock_slow(vt_lock *l);
 
 static inline void vt_lock_acquire(vt_lock *l)
 {
+    vt_lock_count(1);
     int z = 0;
     if (likely(cas(&l->v, &z, 1)))
         return;
@@ -43,10 +57,14 @@ static inline void vt_lock_acquire(vt_lock *l)
 static inline int vt_lock_try(vt_lock *l)
 {
     int z = 0;
-    return cas(&l->v, &z, 1);
+    if (!cas(&l->v, &z, 1))
+        return 0;
+    vt_lock_count(1);
+    return 1;
 }
 static inline void vt_lock_release(vt_lock *l)
 {
+    vt_lock_count(-1);
     if (unlikely(xchg(&l->v, 0) == 2))
         vt_futex_wake(&l->v, 1);
 }

@@ -108,6 +108,8 @@
     X(int, sem_clockwait, (sem_t *, clockid_t, const struct timespec *))      \
     X(int, sem_post, (sem_t *))                                               \
     X(int, sem_getvalue, (sem_t *, int *))                                    \
+    /* signals */                                                             \
+    X(int, sigaction, (int, const struct sigaction *, struct sigaction *))   \
     /* process */                                                             \
     X(pid_t, fork, (void))                                                    \
     X(void *, dlopen, (const char *, int))                                    \

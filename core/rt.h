@@ -51,6 +51,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -132,6 +133,17 @@ enum { G_IDLE, G_RUNNABLE, G_RUNNING, G_WAITING, G_DEAD };
 enum { GU_UNIT, GU_USER_STACK, GU_MAIN, GU_G0 };
 
 struct vt_g {
+    /* Runtime locks (vt_lock) this G holds; first field: lock.h bumps it
+     * through the thread pointer.  G-private.  The preemption handler
+     * refuses while it is non-zero. */
+    int nlocks;
+    /* The interrupted pc of a preempted G, for the trampoline (second
+     * field: the assembly reads it at VT_G_PREEMPT_PC_OFFSET). */
+    uintptr_t preempt_pc;
+    /* Set by the handler when it redirects the G, cleared by
+     * vt_preempt_park once preempt_pc is consumed; G-private. */
+    _Atomic int preempting;
+
     /* --- context: owned by the M that runs or switches to the G */
     void *sp;                /* saved stack pointer while off CPU */
     volatile int on_cpu;     /* see the park/ready race above */
@@ -200,6 +212,7 @@ struct vt_m {
     _Atomic int park;        /* futex note: 0 asleep, 1 woken */
     bool spinning;           /* looking for work without having found it */
     bool watching;           /* idle M sleeping until the next timer */
+    _Atomic int preempt_req; /* sysmon asked this M to preempt its G */
     vt_m *schedlink;         /* idle-M list, guarded by sched.lock */
     vt_m *allnext;           /* all Ms, append-only */
     uint32_t fastrand;
@@ -239,7 +252,7 @@ struct vt_p {
     int64_t sm_when;         /* when the current tick was first seen */
     int64_t sm_cpu;          /* owner M's CPU time at the last look */
     int64_t sm_cpu_when;     /* when sm_cpu was read */
-    int sm_still;            /* looks without CPU progress */
+    int64_t sm_preempt_when; /* last preemption request */
 };
 
 /* ------------------------------------------------------------- scheduler */
@@ -251,6 +264,7 @@ struct vt_config {
     int schedtrace_ms;       /* VTHREAD_DEBUG=schedtrace=MS */
     bool disabled;           /* VTHREAD_DISABLE=1 */
     int fsbase;              /* VTHREAD_FSBASE: 0 auto, 1 wrfsbase, 2 syscall */
+    int preempt_signal;      /* VTHREAD_PREEMPT_SIGNAL; 0 = no preemption */
 };
 
 struct vt_stats {
@@ -300,6 +314,7 @@ VT_HIDDEN extern struct vt_hooks vt_hooks_set;
 
 #define VT_SYSCALL_RETAKE_NS 20000  /* hand off a P stuck in a syscall */
 #define VT_BLOCKED_RETAKE_NS 50000  /* ... or in code we cannot see */
+#define VT_PREEMPT_NS 10000000    /* a G may run this long while others wait */
 #define VT_P_GFREE_MAX 64
 #define VT_GLOBAL_GFREE_MAX 1024
 
@@ -353,6 +368,12 @@ VT_HIDDEN int64_t vt_netpoll_last(void);
 VT_HIDDEN bool vt_netpoll_blocked(void);
 VT_HIDDEN void vt_netpoll_fork_child(void);
 
+/* preempt.c */
+VT_HIDDEN void vt_preempt_init(void);
+VT_HIDDEN void vt_preempt_refresh(void);
+VT_HIDDEN void vt_preempt_request(vt_m *m);
+VT_HIDDEN void vt_preempt_fork_child(void);
+
 /* sysmon.c */
 VT_HIDDEN void vt_sysmon_start(void);
 VT_HIDDEN void vt_sysmon_kick(void);
@@ -365,6 +386,12 @@ VT_HIDDEN void vt_config_load(void);
 VT_HIDDEN void vt_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 VT_HIDDEN void vt_config_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
+
+_Static_assert(offsetof(struct vt_g, nlocks) == VT_G_NLOCKS_OFFSET,
+               "lock.h relies on nlocks being first");
+_Static_assert(PD_VTHREAD_G == VT_PD_G_SLOT, "lock.h's copy of the slot");
+_Static_assert(offsetof(struct vt_g, preempt_pc) == 8,
+               "preempt_x86_64_sysv_elf.S reads preempt_pc at 8");
 
 /* The G pointer stored in the running thread's descriptor (NULL on g0,
  * sysmon and foreign threads). */

@@ -901,7 +901,7 @@ static vt_g *unit_get(vt_p *p)
 static void g_reset(vt_g *g)
 {
     vt_g keep = *g;
-    memset(g, 0, offsetof(vt_g, ext) + VT_G_EXT_SIZE);
+    memset(g, 0, offsetof(vt_g, ext) + VT_G_EXT_SIZE); /* nlocks too */
     g->pd = keep.pd;
     g->kind = keep.kind;
     g->map = keep.map;
@@ -1309,6 +1309,7 @@ static void fork_child(void)
     }
     vt_parklot_reset();
     vt_netpoll_fork_child();
+    vt_preempt_fork_child();
     st_relaxed(&vt_sched.poll_until, INT64_MAX);
 
     /* This thread is the only M. */
@@ -1437,6 +1438,7 @@ void vt_start(void)
     PD_FIELD(g->pd, PD_VTHREAD_G, vt_g *) = g; /* now we are a G */
     atexit(at_exit_stats);
     pthread_atfork(NULL, NULL, fork_child);
+    vt_preempt_init();
     /* A real thread exists before a second G runs: glibc turns off its
      * single-thread shortcuts (__libc_single_threaded) at that point. */
     vt_sysmon_start();

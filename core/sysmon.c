@@ -75,6 +75,13 @@ static vt_m *m_by_id(int id)
     return NULL;
 }
 
+/* Gs wait for this P: its queues, the global queue, or a due timer. */
+static bool others_waiting(vt_p *p, int64_t now)
+{
+    return ld_relaxed(&vt_sched.runq_size) > 0 || vt_runq_len(&p->runq) > 0 ||
+           ld_relaxed(&p->runnext) != NULL || ld_relaxed(&p->timer0) <= now;
+}
+
 static bool retake(int64_t now)
 {
     bool acted = false;
@@ -110,6 +117,14 @@ static bool retake(int64_t now)
                 }
                 p->sm_cpu = cpu;
                 p->sm_cpu_when = now;
+            }
+            /* Busy for too long while others wait: preempt, if its
+             * thread is on a CPU (never signal a sleeping one: EINTR). */
+            if (!take && m && age >= VT_PREEMPT_NS &&
+                now - p->sm_preempt_when >= VT_PREEMPT_NS / 2 &&
+                others_waiting(p, now) && !m_sleeping(m)) {
+                p->sm_preempt_when = now;
+                vt_preempt_request(m);
             }
         }
         if (!take)

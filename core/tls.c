@@ -288,4 +288,5 @@ void vt_tls_after_dlopen(void)
     }
     vt_lock_release(&vt_sched.glock);
     free(l);
+    vt_preempt_refresh(); /* the new module's code: preemptible or not */
 }

@@ -31,6 +31,23 @@
  * the assembly.  Set once by vt_arch_init(), before any switch. */
 VT_HIDDEN extern unsigned char vt_arch_have_fsgsbase;
 
+/* Preemption: the trampoline a preempted G is redirected into, and the
+ * size of the extended-state save area it reserves (XSAVE size for the
+ * enabled features, from CPUID 0xD; 512 for FXSAVE). */
+VT_HIDDEN extern unsigned char vt_arch_have_xsave;
+VT_HIDDEN extern unsigned long vt_arch_xsave_size;
+VT_HIDDEN void vt_arch_preempt_tramp(void);
+
+/* Rewrites a signal context (ucontext_t *) so that the interrupted code
+ * calls vt_arch_preempt_tramp when the handler returns; the red zone is
+ * kept intact.  Writes nothing to the interrupted stack (the kernel's
+ * signal frame lies just below the red zone): the interrupted pc goes to
+ * *pc_slot, which the trampoline reads through %fs (the G's
+ * preempt_pc).  Returns false if the stack pointer looks unusable. */
+VT_HIDDEN bool vt_arch_redirect_to_preempt(void *ucontext, uintptr_t *pc_slot);
+/* The interrupted program counter of a signal context. */
+VT_HIDDEN uintptr_t vt_arch_context_pc(void *ucontext);
+
 /* Decides how the thread pointer is switched.  Idempotent. */
 VT_HIDDEN void vt_arch_init(void);
 

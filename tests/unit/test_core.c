@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -788,6 +789,92 @@ START_TEST(detached_custom_stacks_are_freed)
 }
 END_TEST
 
+/* ------------------------------------------------------------ preemption */
+
+static _Atomic int spin_flag;
+static _Atomic int spinners_in;
+static void *spinner(void *arg)
+{
+    /* Busy-waits without any call into vthread: only preemption lets the
+     * G that sets the flag run.  Floating-point work checks that vector
+     * state survives preemption. */
+    atomic_fetch_add(&spinners_in, 1);
+    double acc = 0, x = (double)(uintptr_t)arg;
+    long n = 0;
+    while (!atomic_load_explicit(&spin_flag, memory_order_relaxed)) {
+        acc += x * 1.5;
+        n++;
+    }
+    return (void *)(uintptr_t)(acc == (double)n * x * 1.5);
+}
+static void *set_flag(void *arg)
+{
+    atomic_store(&spin_flag, 1);
+    return arg;
+}
+
+START_TEST(preemption_releases_spinners)
+{
+    init_rt();
+    long procs = sysconf(_SC_NPROCESSORS_ONLN);
+    int n = (int)procs * 2;
+    vt_g *g[64];
+    for (int i = 0; i < n; i++)
+        g[i] = spawn(spinner, (void *)(uintptr_t)(i + 1));
+    while (atomic_load(&spinners_in) < (int)procs)
+        vt_yield();
+    int64_t t0 = vt_now();
+    vt_g *setter = spawn(set_flag, NULL); /* created last */
+    for (int i = 0; i < n; i++)
+        ck_assert_ptr_eq(join(g[i]), (void *)1);
+    join(setter);
+    int64_t dt = vt_now() - t0;
+    fprintf(stderr, "spinners released after %.1f ms\n", dt / 1e6);
+    ck_assert(dt < 5000000000);
+}
+END_TEST
+
+static _Atomic int stop_sleepers;
+static void *raw_sleeper(void *arg)
+{
+    /* Raw syscalls: vthread does not see them; its M blocks in the
+     * kernel.  Preemption must never interrupt them (EINTR). */
+    for (int i = 0; i < 100 && !atomic_load(&stop_sleepers); i++) {
+        struct timespec ts = {0, 2000000};
+        if (syscall(SYS_nanosleep, &ts, NULL) != 0)
+            return (void *)1;
+        if (syscall(SYS_poll, NULL, 0, 2) != 0)
+            return (void *)2;
+    }
+    return NULL;
+}
+static void *spin_until_stop(void *arg)
+{
+    while (!atomic_load_explicit(&stop_sleepers, memory_order_relaxed))
+        ;
+    return arg;
+}
+
+START_TEST(preemption_causes_no_eintr)
+{
+    init_rt();
+    long procs = sysconf(_SC_NPROCESSORS_ONLN);
+    vt_g *sp[16], *sl[8];
+    for (int i = 0; i < 4; i++)
+        sl[i] = spawn(raw_sleeper, NULL);
+    for (int i = 0; i < procs * 2 && i < 16; i++)
+        sp[i] = spawn(spin_until_stop, NULL);
+    void *r[4];
+    for (int i = 0; i < 4; i++)
+        r[i] = join(sl[i]);
+    atomic_store(&stop_sleepers, 1);
+    for (int i = 0; i < procs * 2 && i < 16; i++)
+        join(sp[i]);
+    for (int i = 0; i < 4; i++)
+        ck_assert_msg(r[i] == NULL, "sleeper %d saw EINTR (%p)", i, r[i]);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ fork */
 
 static void *spin_yield(void *arg)
@@ -967,6 +1054,12 @@ static Suite *core_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, sysmon_rescues_blocked_ps);
     tcase_add_test(tc, detached_custom_stacks_are_freed);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("preempt");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, preemption_releases_spinners);
+    tcase_add_test(tc, preemption_causes_no_eintr);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("fork");
