@@ -1334,8 +1334,18 @@ static void fork_child(void)
     g0->sp = vt_arch_init_stack(g0->stack_hi, m_loop, m);
     m->g0 = g0;
 
-    /* glibc gave the forking G's descriptor the child's real TID. */
+    /* glibc gave the forking G's descriptor the child's real TID, and put
+     * it on its list of running threads (dl_stack_used), which must never
+     * point into a unit we recycle: take it off again. */
     g->tid = PD_FIELD(g->pd, PD_TID, int);
+    if (g->kind != GU_MAIN) {
+        char *pd = g->pd;
+        void **link = (void **)(pd + PD_LIST); /* {next, prev} */
+        void **next = link[0], **prev = link[1];
+        next[1] = prev;
+        prev[0] = next;
+        link[0] = link[1] = link;
+    }
     g->allnext = g->allprev = NULL;
     vt_sched.allg = g;
     st_relaxed(&vt_sched.live, 1);

@@ -215,6 +215,11 @@ int vt_tls_setup(vt_g *g, void *pdv, bool fresh)
     PD_FIELD(pd, PD_FEATURE_1, unsigned) = PD_FIELD(mpd, PD_FEATURE_1, unsigned);
     PD_FIELD(pd, PD_VTHREAD_G, vt_g *) = g->is_g0 ? NULL : g;
     PD_FIELD(pd, PD_TID, int) = g->tid;
+    /* Not on glibc's thread lists, but linked to itself so that glibc's
+     * list_del on it (fork's __reclaim_stacks does one on the forking
+     * thread) is harmless. */
+    PD_FIELD(pd, PD_LIST, void *) = pd + PD_LIST;
+    PD_FIELD(pd, PD_LIST + 8, void *) = pd + PD_LIST;
     /* An empty robust list, as NPTL's start_thread leaves it; the futex
      * offset is that of __lock relative to __list.__next in a mutex. */
     PD_FIELD(pd, PD_ROBUST_HEAD, void *) = pd + PD_ROBUST_HEAD;
