@@ -1,0 +1,222 @@
+/*
+ * pl.h — what the preload layer's files share (private; never installed).
+ *
+ * preload/ translates the POSIX thread API into core calls.  It includes
+ * only core/vthread_core.h and core/real.h; everything it must know about
+ * glibc 2.36 (x86_64) object layouts and thread-descriptor offsets is
+ * written down here, once, and checked with _Static_assert where the
+ * public headers allow it.
+ *
+ * Mode.  Every public wrapper first asks pl_on():
+ *   PL_ACTIVE   vthread's implementation (also before the runtime started:
+ *               every primitive here works for non-G callers, because the
+ *               parking lot falls back to futexes);
+ *   PL_DISABLED VTHREAD_DISABLE=1: pass straight through to vt_real.
+ * The mode is decided lazily by the first wrapper called (our constructor
+ * may run after other libraries' constructors that already lock mutexes or
+ * create threads: the preload library is initialised late, see init.c).
+ *
+ * Identity.  "tid" below is the descriptor's tid field (%fs:0x2d0): the
+ * synthetic per-G tid for a G, the kernel TID for any other thread.  glibc
+ * uses the same value as a mutex owner, so the two agree.
+ */
+#ifndef VTHREAD_PL_H
+#define VTHREAD_PL_H
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "real.h"
+#include "vthread_core.h"
+
+#define PL_PUBLIC __attribute__((visibility("default")))
+/* Another exported name for a public function: glibc also exports the
+ * __pthread_* spellings (some binaries link them, e.g. __pthread_key_create,
+ * which is the default version GLIBC_2.34), and they must reach the same
+ * implementation as the plain names or keys and locks would be split
+ * between glibc and us. */
+#define PL_ALIAS(fn, name)                                                    \
+    extern __typeof(fn) name                                                  \
+        __attribute__((alias(#fn), copy(fn), visibility("default")))
+#define PL_HIDDEN __attribute__((visibility("hidden")))
+#define pl_likely(x) __builtin_expect(!!(x), 1)
+#define pl_unlikely(x) __builtin_expect(!!(x), 0)
+
+/* ------------------------------------------------------------------ mode */
+enum { PL_UNKNOWN = 0, PL_INITIALISING = 1, PL_ACTIVE = 2, PL_DISABLED = 3 };
+PL_HIDDEN extern _Atomic int pl_mode;
+PL_HIDDEN bool pl_init_slow(void);
+
+/* True when vthread's own implementation is to be used.  Any caller, any
+ * time (not from a signal handler: see NOTES.md). */
+static inline bool pl_on(void)
+{
+    int m = atomic_load_explicit(&pl_mode, memory_order_acquire);
+    if (pl_likely(m == PL_ACTIVE))
+        return true;
+    if (m == PL_DISABLED)
+        return false;
+    return pl_init_slow();
+}
+
+/* ---------------------------------------------- glibc thread descriptor */
+/* Offsets in glibc 2.36's struct pthread (x86_64).  The descriptor is the
+ * thread pointer; pthread_t is its address.  core/rt.h keeps the same
+ * table for core; these are the fields the preload layer reads. */
+#define PL_PD_SELF 0x10
+#define PL_PD_TID 0x2d0
+#define PL_PD_CLEANUP 0x2f8           /* old-style _pthread_cleanup_buffer */
+#define PL_PD_STACKBLOCK 0x690
+#define PL_PD_STACKBLOCK_SIZE 0x698
+#define PL_PD_GUARDSIZE 0x6a0
+#define PL_PD_REPORTED_GUARDSIZE 0x6a8
+#define PL_PD_FIELD(pd, off, type) (*(type *)((char *)(pd) + (off)))
+
+/* The caller's descriptor tid (see "Identity" above).  One load. */
+static inline int pl_tid(void)
+{
+    int t;
+    __asm__ volatile("movl %%fs:%c1, %0" : "=r"(t) : "i"(PL_PD_TID));
+    return t;
+}
+/* What pthread_self() returns for the caller. */
+static inline void *pl_self_pd(void)
+{
+    void *p;
+    __asm__("movq %%fs:%c1, %0" : "=r"(p) : "i"(PL_PD_SELF));
+    return p;
+}
+
+static inline void pl_relax(void) { __asm__ volatile("pause" ::: "memory"); }
+
+/* --------------------------------------------------- glibc object layouts */
+/* pthread_mutex_t.__data (struct __pthread_mutex_s) */
+_Static_assert(sizeof(pthread_mutex_t) == 40, "glibc mutex size");
+_Static_assert(offsetof(pthread_mutex_t, __data.__lock) == 0, "mutex lock");
+_Static_assert(offsetof(pthread_mutex_t, __data.__count) == 4, "mutex count");
+_Static_assert(offsetof(pthread_mutex_t, __data.__owner) == 8, "mutex owner");
+_Static_assert(offsetof(pthread_mutex_t, __data.__nusers) == 12, "nusers");
+_Static_assert(offsetof(pthread_mutex_t, __data.__kind) == 16, "mutex kind");
+/* __kind bits (glibc pthreadP.h) */
+#define PL_MUTEX_KIND_MASK 3          /* normal, recursive, errorcheck, adaptive */
+#define PL_MUTEX_ROBUST 16
+#define PL_MUTEX_PI 32
+#define PL_MUTEX_PP 64
+#define PL_MUTEX_PSHARED 128
+#define PL_MUTEX_ELISION_FLAGS (256 | 512)
+
+_Static_assert(sizeof(pthread_cond_t) == 48, "glibc condvar size");
+_Static_assert(offsetof(pthread_cond_t, __data.__wrefs) == 36, "cond wrefs");
+/* __wrefs bits (glibc pthreadP.h) */
+#define PL_COND_SHARED_MASK 1u
+#define PL_COND_CLOCK_MONOTONIC_MASK 2u
+
+_Static_assert(sizeof(pthread_rwlock_t) == 56, "glibc rwlock size");
+_Static_assert(offsetof(pthread_rwlock_t, __data.__cur_writer) == 24, "cw");
+_Static_assert(offsetof(pthread_rwlock_t, __data.__shared) == 28, "shared");
+_Static_assert(offsetof(pthread_rwlock_t, __data.__flags) == 48, "flags");
+
+_Static_assert(sizeof(pthread_barrier_t) == 32, "glibc barrier size");
+_Static_assert(sizeof(pthread_attr_t) == 56, "glibc attr size");
+
+/* glibc's internal struct pthread_attr (nptl/internaltypes.h, 2.32+).  Read
+ * only where the public getters hide what we need (whether a stack size
+ * was set at all: pthread_attr_getstacksize reports the default instead of
+ * 0) and written only by pthread_getattr_np, as glibc's own does. */
+struct pl_glibc_attr {
+    struct sched_param schedparam;
+    int schedpolicy;
+    int flags;
+    size_t guardsize;
+    void *stackaddr;                   /* top of the stack, if FLAG_STACKADDR */
+    size_t stacksize;                  /* 0 = default */
+    void *extension;
+    void *unused;
+};
+#define PL_ATTR_FLAG_STACKADDR 0x0008
+_Static_assert(sizeof(struct pl_glibc_attr) == sizeof(pthread_attr_t),
+               "attr layout");
+
+/* ---------------------------------------------------------------- time */
+#define PL_NS 1000000000LL
+
+static inline bool pl_ts_valid(const struct timespec *ts)
+{
+    return ts->tv_nsec >= 0 && ts->tv_nsec < PL_NS;
+}
+
+/* Converts an absolute time on `clock` to a vt_now() deadline.  Returns 1
+ * (already past) for times before now, 0 (= no deadline) when the time is
+ * too far away to represent.  The clock must be one of REALTIME,
+ * MONOTONIC, BOOTTIME (caller checked); a later change of the realtime
+ * clock is not followed (NOTES.md). */
+PL_HIDDEN int64_t pl_deadline_abs(clockid_t clock, const struct timespec *ts);
+/* now + ts (a relative interval, valid). 0 when too far away. */
+PL_HIDDEN int64_t pl_deadline_rel(const struct timespec *ts);
+/* The clocks glibc's futex-based waits accept (REALTIME, MONOTONIC). */
+static inline bool pl_futex_clock_ok(clockid_t c)
+{
+    return c == CLOCK_REALTIME || c == CLOCK_MONOTONIC;
+}
+
+/* ------------------------------------------------------------ park tokens */
+/* A park token 0 means "never hand a lock to me" (condvar waiters, which a
+ * broadcast may requeue onto a mutex); a mutex waiter's token is the time
+ * its wait began, never 0.  An unpark returns PL_TOKEN_HANDOFF when it
+ * passed the lock itself to the woken waiter. */
+#define PL_TOKEN_HANDOFF ((uintptr_t)1)
+
+/* An interruptible wait returned VT_PARK_INTERRUPTED / EINTR: consume the
+ * interrupt.  The single place where cancellation and signal delivery will
+ * act (not implemented in this layer yet: NOTES.md). */
+PL_HIDDEN void pl_interrupted(void);
+
+/* ------------------------------------------------------- per-G state */
+/* Lives in vt_g_ext(g) (VT_G_EXT_SIZE bytes, zeroed at G creation).
+ * Owned by the G itself, except: `flags` is atomic; `lock` guards name,
+ * policy, prio and affinity, which other threads may set
+ * (pthread_setname_np(other), pthread_setschedparam(other), ...). */
+#define PL_G_DETACHED 1u   /* pthread_detach ran (or created detached) */
+#define PL_G_NAMED 2u      /* name[] is set */
+#define PL_G_SCHED 4u      /* policy/prio recorded */
+#define PL_G_AFFINITY 8u   /* affinity recorded */
+struct pl_gext {
+    _Atomic unsigned flags;
+    _Atomic int lock;               /* tiny spin lock, see pl_gext_lock */
+    int policy, prio;
+    _Atomic(vt_g *) joining;        /* the G this one is joining, or NULL */
+    char name[16];
+    cpu_set_t affinity;
+};
+_Static_assert(sizeof(struct pl_gext) <= VT_G_EXT_SIZE, "ext too big");
+
+static inline struct pl_gext *pl_gext(vt_g *g)
+{
+    return (struct pl_gext *)vt_g_ext(g);
+}
+PL_HIDDEN void pl_gext_lock(struct pl_gext *x);
+PL_HIDDEN void pl_gext_unlock(struct pl_gext *x);
+
+/* ----------------------------------------------------- cross-file calls */
+/* init.c: the exit hook's pieces */
+PL_HIDDEN void pl_keys_on_exit(void);       /* key.c */
+PL_HIDDEN void pl_keys_thread_exit(void *); /* key.c, non-G threads */
+
+/* mutex.c, for cond.c.  "cond" variants neither change __nusers (glibc's
+ * condvar keeps the waiter counted as a mutex user) nor check anything
+ * but what glibc's __pthread_mutex_unlock_usercnt(m, 0) checks. */
+PL_HIDDEN bool pl_mutex_is_ours(const pthread_mutex_t *m);
+PL_HIDDEN int pl_mutex_cond_unlock(pthread_mutex_t *m);
+PL_HIDDEN int pl_mutex_cond_lock(pthread_mutex_t *m);
+/* Marks the mutex as having parked waiters after a condvar requeued some
+ * onto it (see cond.c, "broadcast"). */
+PL_HIDDEN void pl_mutex_after_requeue(pthread_mutex_t *m);
+
+#endif /* VTHREAD_PL_H */

@@ -1,0 +1,35 @@
+/*
+ * spin.c — pthread_spin_lock.
+ *
+ * glibc's x86_64 spin lock is an int with an inverted encoding (checked on
+ * 2.36: pthread_spin_init stores 1): > 0 free, <= 0 held.  Lock is
+ * "lock decl" — acquired when the result is 0 —, and a failed attempt
+ * waits until the value is positive again before the next decrement;
+ * unlock stores 1.  trylock, unlock, init and destroy stay glibc's (pure);
+ * only lock is interposed, keeping exactly that protocol: a G spinning
+ * for a lock whose holder was descheduled on the same P would otherwise
+ * spin until preempted.  So we spin a bounded while (a few microseconds
+ * of PAUSE), then give the processor away with vt_yield and retry.  Works
+ * for process-shared spin locks too (no futex, no parking).  Any caller; a
+ * non-G yields in the kernel; under VTHREAD_DISABLE=1 we never yield, like
+ * glibc.
+ */
+#include "pl.h"
+
+PL_PUBLIC int pthread_spin_lock(pthread_spinlock_t *lock)
+{
+    _Atomic int *w = (_Atomic int *)lock;
+    if (pl_likely(atomic_fetch_sub_explicit(w, 1, memory_order_acquire) == 1))
+        return 0;
+    bool yield = pl_on();
+    for (;;) {
+        for (int i = 0; i < 1000; i++) {
+            if (atomic_load_explicit(w, memory_order_relaxed) > 0 &&
+                atomic_fetch_sub_explicit(w, 1, memory_order_acquire) == 1)
+                return 0;
+            pl_relax();
+        }
+        if (yield)
+            vt_yield();
+    }
+}

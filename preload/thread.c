@@ -1,0 +1,555 @@
+/*
+ * thread.c — creating, ending, joining and describing threads.
+ *
+ * A pthread_t is a glibc thread descriptor address.  For a G it is the G's
+ * own descriptor (core), so pthread_self() — glibc's, which reads
+ * %fs:0x10 and needs no interposing — returns what pthread_create gave the
+ * creator.  A pthread_t that is not a G's (vt_g_from_descriptor == NULL:
+ * the main thread before the runtime started, libc's helper threads, the
+ * runtime's own threads) is passed to glibc (vt_real), as is everything
+ * under VTHREAD_DISABLE=1.
+ *
+ * Per-G attributes that the kernel keeps per task under NPTL (name,
+ * scheduling policy and priority, CPU affinity) are recorded in the G's
+ * pl_gext and reported back; they do not change how the G is scheduled
+ * (NOTES.md).  Other threads may set them, so pl_gext.lock guards them.
+ *
+ * pthread_self, pthread_equal, pthread_getconcurrency and
+ * pthread_setconcurrency are not interposed: glibc's are pure (a register
+ * read, a compare, a global int) and right for Gs.
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "pl.h"
+
+/* ------------------------------------------------------------- creation */
+
+/* Initial per-G state that must be in place before the start routine
+ * runs; passed through a malloc'ed block and a trampoline (only when there
+ * is any: explicit scheduling, affinity, or inherited ones). */
+struct start {
+    void *(*fn)(void *);
+    void *arg;
+    unsigned flags; /* PL_G_SCHED | PL_G_AFFINITY */
+    int policy, prio;
+    cpu_set_t affinity;
+};
+
+static void *trampoline(void *p)
+{
+    struct start *s = p;
+    void *(*fn)(void *) = s->fn;
+    void *arg = s->arg;
+    struct pl_gext *x = pl_gext(vt_self());
+    pl_gext_lock(x);
+    x->policy = s->policy;
+    x->prio = s->prio;
+    x->affinity = s->affinity;
+    atomic_fetch_or(&x->flags, s->flags);
+    pl_gext_unlock(x);
+    free(s);
+    return fn(arg);
+}
+
+static bool valid_policy(int p)
+{
+    return p == SCHED_OTHER || p == SCHED_FIFO || p == SCHED_RR ||
+           p == SCHED_BATCH || p == SCHED_IDLE;
+}
+
+static bool prio_in_range(int policy, int prio)
+{
+    int lo = sched_get_priority_min(policy);
+    int hi = sched_get_priority_max(policy);
+    return lo >= 0 && hi >= 0 && prio >= lo && prio <= hi;
+}
+
+static bool all_ones(const cpu_set_t *s)
+{
+    const unsigned char *b = (const unsigned char *)s;
+    for (size_t i = 0; i < sizeof *s; i++)
+        if (b[i] != 0xff)
+            return false;
+    return true;
+}
+
+PL_PUBLIC int pthread_create(pthread_t *th, const pthread_attr_t *attr,
+                             void *(*fn)(void *), void *arg)
+{
+    if (!pl_on())
+        return vt_real.pthread_create(th, attr, fn, arg);
+    struct vt_spawn_attr sa = {0};
+    struct start st = {0};
+    sigset_t mask;
+    bool detached = false;
+    if (attr) {
+        /* glibc's getters hide whether a stack size was set at all: read
+         * its struct (pl.h). */
+        const struct pl_glibc_attr *ia = (const void *)attr;
+        int ds = PTHREAD_CREATE_JOINABLE;
+        pthread_attr_getdetachstate(attr, &ds);
+        detached = ds == PTHREAD_CREATE_DETACHED;
+        pthread_attr_getguardsize(attr, &sa.guard_size);
+        sa.stack_size = ia->stacksize;
+        if (ia->flags & PL_ATTR_FLAG_STACKADDR) {
+            size_t ss = 0;
+            pthread_attr_getstacksize(attr, &ss); /* default if unset */
+            if (ss > (uintptr_t)ia->stackaddr)
+                return EINVAL;
+            sa.stack_addr = (char *)ia->stackaddr - ss;
+            sa.stack_size = ss;
+        }
+        if (pthread_attr_getsigmask_np(attr, &mask) == 0)
+            sa.sigmask = &mask;
+        int inh = PTHREAD_INHERIT_SCHED;
+        pthread_attr_getinheritsched(attr, &inh);
+        if (inh == PTHREAD_EXPLICIT_SCHED) {
+            int pol = SCHED_OTHER;
+            struct sched_param sp = {0};
+            pthread_attr_getschedpolicy(attr, &pol);
+            pthread_attr_getschedparam(attr, &sp);
+            if (!valid_policy(pol) || !prio_in_range(pol, sp.sched_priority))
+                return EINVAL;
+            st.flags |= PL_G_SCHED;
+            st.policy = pol;
+            st.prio = sp.sched_priority;
+        }
+        /* No affinity in the attribute reads back as "all CPUs". */
+        if (pthread_attr_getaffinity_np(attr, sizeof st.affinity,
+                                        &st.affinity) == 0 &&
+            !all_ones(&st.affinity))
+            st.flags |= PL_G_AFFINITY;
+    }
+    /* A new thread inherits its creator's scheduling (PTHREAD_INHERIT_SCHED)
+     * and affinity, as NPTL threads inherit them from the kernel task. */
+    vt_g *self = vt_self();
+    if (self && (atomic_load(&pl_gext(self)->flags) &
+                 (PL_G_SCHED | PL_G_AFFINITY))) {
+        struct pl_gext *x = pl_gext(self);
+        pl_gext_lock(x);
+        unsigned f = atomic_load(&x->flags);
+        if ((f & PL_G_SCHED) && !(st.flags & PL_G_SCHED)) {
+            st.flags |= PL_G_SCHED;
+            st.policy = x->policy;
+            st.prio = x->prio;
+        }
+        if ((f & PL_G_AFFINITY) && !(st.flags & PL_G_AFFINITY)) {
+            st.flags |= PL_G_AFFINITY;
+            st.affinity = x->affinity;
+        }
+        pl_gext_unlock(x);
+    }
+    void *(*f)(void *) = fn;
+    void *a = arg;
+    struct start *sp = NULL;
+    if (st.flags) {
+        sp = malloc(sizeof *sp);
+        if (!sp)
+            return EAGAIN;
+        *sp = st;
+        sp->fn = fn;
+        sp->arg = arg;
+        f = trampoline;
+        a = sp;
+    }
+    /* Always created joinable, detached below once we have read its
+     * descriptor: a detached G may exit and be freed at any moment. */
+    vt_g *g;
+    int err = vt_spawn(&g, f, a, &sa);
+    if (err) {
+        free(sp);
+        return err;
+    }
+    /* TODO(core): written after the G may have started (NOTES-for-core 2). */
+    *th = (pthread_t)vt_g_descriptor(g);
+    if (detached) {
+        atomic_fetch_or(&pl_gext(g)->flags, PL_G_DETACHED);
+        vt_detach(g);
+    }
+    return 0;
+}
+
+/* ----------------------------------------------------------------- exit */
+
+PL_PUBLIC void pthread_exit(void *retval)
+{
+    vt_g *g = pl_on() ? vt_self() : NULL;
+    /* The first G is the process's original thread: glibc's pthread_exit
+     * would unwind into __libc_start_call_main and end the OS thread under
+     * the runtime.  Until core handles it, end it through vt_exit without
+     * unwinding: our exit hook runs old-style cleanup handlers and key
+     * destructors, but pthread_cleanup_push handlers and C++ destructors
+     * of its frames do not run (NOTES.md). */
+    if (g && vt_g_id(g) == 1)
+        vt_exit(retval);
+    /* Any other G: glibc's own unwinding (cleanup handlers, destructors)
+     * ends at the G's entry frame, which calls vt_exit. */
+    vt_real.pthread_exit(retval);
+    __builtin_unreachable();
+}
+
+/* ----------------------------------------------------------------- join */
+
+/* Joins G g.  deadline: vt_now() based, 0 = none. */
+static int join_g(vt_g *g, void **ret, int64_t deadline, bool poll)
+{
+    vt_g *self = vt_self();
+    if (g == self)
+        return EDEADLK;
+    struct pl_gext *tx = pl_gext(g);
+    if (atomic_load(&tx->flags) & PL_G_DETACHED)
+        return EINVAL;
+    /* Two threads joining each other: glibc's "may" EDEADLK, as racy as
+     * glibc's own check. */
+    if (self) {
+        if (atomic_load(&tx->joining) == self)
+            return EDEADLK;
+        atomic_store(&pl_gext(self)->joining, g);
+    }
+    int r;
+    while ((r = vt_join(g, ret, deadline, poll)) == EINTR)
+        pl_interrupted(); /* TODO(cancel): pthread_join is a cancellation point */
+    if (self)
+        atomic_store(&pl_gext(self)->joining, NULL);
+    return r;
+}
+
+static vt_g *g_of(pthread_t th)
+{
+    return pl_on() ? vt_g_from_descriptor((void *)th) : NULL;
+}
+
+PL_PUBLIC int pthread_join(pthread_t th, void **ret)
+{
+    vt_g *g = g_of(th);
+    if (!g) {
+        vt_syscall_enter_block();
+        int r = vt_real.pthread_join(th, ret);
+        vt_syscall_exit();
+        return r;
+    }
+    return join_g(g, ret, 0, false);
+}
+
+PL_PUBLIC int pthread_tryjoin_np(pthread_t th, void **ret)
+{
+    vt_g *g = g_of(th);
+    if (!g)
+        return vt_real.pthread_tryjoin_np(th, ret);
+    /* glibc checks "still running" first: EBUSY even for a detached
+     * thread, before the EINVAL a join would give. */
+    if (!vt_g_exited(g))
+        return EBUSY;
+    return join_g(g, ret, 0, true);
+}
+
+static int timed_join(vt_g *g, void **ret, clockid_t clk,
+                      const struct timespec *abstime)
+{
+    if (!abstime)
+        return join_g(g, ret, 0, false);
+    if (!pl_ts_valid(abstime)) {
+        /* glibc looks at the time only when it has to wait. */
+        if (!vt_g_exited(g))
+            return EINVAL;
+        return join_g(g, ret, 0, true);
+    }
+    return join_g(g, ret, pl_deadline_abs(clk, abstime), false);
+}
+
+PL_PUBLIC int pthread_timedjoin_np(pthread_t th, void **ret,
+                                   const struct timespec *abstime)
+{
+    vt_g *g = g_of(th);
+    if (!g) {
+        vt_syscall_enter_block();
+        int r = vt_real.pthread_timedjoin_np(th, ret, abstime);
+        vt_syscall_exit();
+        return r;
+    }
+    return timed_join(g, ret, CLOCK_REALTIME, abstime);
+}
+
+PL_PUBLIC int pthread_clockjoin_np(pthread_t th, void **ret, clockid_t clk,
+                                   const struct timespec *abstime)
+{
+    vt_g *g = g_of(th);
+    if (!g) {
+        vt_syscall_enter_block();
+        int r = vt_real.pthread_clockjoin_np(th, ret, clk, abstime);
+        vt_syscall_exit();
+        return r;
+    }
+    if (!pl_futex_clock_ok(clk))
+        return EINVAL;
+    return timed_join(g, ret, clk, abstime);
+}
+
+PL_PUBLIC int pthread_detach(pthread_t th)
+{
+    vt_g *g = g_of(th);
+    if (!g)
+        return vt_real.pthread_detach(th);
+    unsigned old = atomic_fetch_or(&pl_gext(g)->flags, PL_G_DETACHED);
+    if (old & PL_G_DETACHED)
+        return EINVAL;
+    /* EINVAL from core now means "being joined": glibc then returns 0 and
+     * leaves the thread to its joiner. */
+    int r = vt_detach(g);
+    return r == EINVAL ? 0 : r;
+}
+
+/* ---------------------------------------------------------------- yield */
+
+/* A G goes to the back of the global run queue; any other thread makes the
+ * real system call (vt_yield does that for a non-G, which is also every
+ * thread under VTHREAD_DISABLE=1). */
+PL_PUBLIC int sched_yield(void)
+{
+    vt_yield();
+    return 0;
+}
+PL_ALIAS(sched_yield, __sched_yield);
+/* pthread_yield: glibc >= 2.34 headers redirect it to sched_yield (so it
+ * cannot be declared here under its own name); older binaries still call
+ * it by name. */
+__asm__(".globl pthread_yield\n"
+        ".type pthread_yield, @function\n"
+        ".set pthread_yield, sched_yield\n");
+
+/* -------------------------------------------------------- attributes */
+
+PL_PUBLIC int pthread_getattr_np(pthread_t th, pthread_attr_t *attr)
+{
+    vt_g *g = g_of(th);
+    /* The first G runs on the process's original stack and descriptor:
+     * glibc finds its bounds (/proc/self/maps) as for any main thread. */
+    if (!g || vt_g_id(g) == 1)
+        return vt_real.pthread_getattr_np(th, attr);
+    int err = pthread_attr_init(attr);
+    if (err)
+        return err;
+    struct pl_glibc_attr *ia = (void *)attr;
+    void *pd = (void *)th;
+    /* core's descriptor convention: stackblock = lowest usable byte,
+     * stackblock_size excludes the guard (NOTES-for-core 6). */
+    char *lo = PL_PD_FIELD(pd, PL_PD_STACKBLOCK, char *);
+    size_t size = PL_PD_FIELD(pd, PL_PD_STACKBLOCK_SIZE, size_t);
+    ia->stackaddr = lo + size;
+    ia->stacksize = size;
+    ia->guardsize = PL_PD_FIELD(pd, PL_PD_REPORTED_GUARDSIZE, size_t);
+    ia->flags |= PL_ATTR_FLAG_STACKADDR;
+
+    struct pl_gext *x = pl_gext(g);
+    if (atomic_load(&x->flags) & PL_G_DETACHED)
+        pthread_attr_setdetachstate(attr, PTHREAD_CREATE_DETACHED);
+    /* Written directly, as glibc's getattr_np does: the public setters
+     * refuse SCHED_BATCH and SCHED_IDLE. */
+    int policy;
+    struct sched_param sp;
+    if (pthread_getschedparam(th, &policy, &sp) == 0) {
+        ia->schedpolicy = policy;
+        ia->schedparam = sp;
+    }
+    cpu_set_t set;
+    if (pthread_getaffinity_np(th, sizeof set, &set) == 0) {
+        err = pthread_attr_setaffinity_np(attr, sizeof set, &set);
+        if (err) {
+            pthread_attr_destroy(attr);
+            return err;
+        }
+    }
+    return 0;
+}
+
+/* ----------------------------------------------------------------- names */
+
+#define NAME_MAX_LEN 16 /* TASK_COMM_LEN, with the NUL */
+
+PL_PUBLIC int pthread_setname_np(pthread_t th, const char *name)
+{
+    vt_g *g = g_of(th);
+    if (!g)
+        return vt_real.pthread_setname_np(th, name);
+    size_t n = strlen(name);
+    if (n >= NAME_MAX_LEN)
+        return ERANGE;
+    struct pl_gext *x = pl_gext(g);
+    pl_gext_lock(x);
+    memcpy(x->name, name, n + 1);
+    atomic_fetch_or(&x->flags, PL_G_NAMED);
+    pl_gext_unlock(x);
+    if (vt_g_id(g) == 1) {
+        /* The original thread is the process's name in ps/top: rename the
+         * main task itself (not whichever M runs us now). */
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/task/%d/comm", (int)getpid());
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            ssize_t w = write(fd, name, n);
+            (void)w;
+            close(fd);
+        }
+    }
+    return 0;
+}
+
+PL_PUBLIC int pthread_getname_np(pthread_t th, char *buf, size_t len)
+{
+    vt_g *g = g_of(th);
+    if (!g)
+        return vt_real.pthread_getname_np(th, buf, len);
+    if (len < NAME_MAX_LEN)
+        return ERANGE;
+    struct pl_gext *x = pl_gext(g);
+    pl_gext_lock(x);
+    bool named = atomic_load(&x->flags) & PL_G_NAMED;
+    if (named)
+        memcpy(buf, x->name, NAME_MAX_LEN);
+    pl_gext_unlock(x);
+    if (named)
+        return 0;
+    /* Unnamed: a new NPTL thread carries its creator's name, normally the
+     * program's; report the main task's current name. */
+    int fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    ssize_t n = read(fd, buf, len - 1);
+    int e = errno;
+    close(fd);
+    if (n < 0)
+        return e;
+    if (n > 0 && buf[n - 1] == '\n')
+        n--;
+    buf[n] = '\0';
+    return 0;
+}
+
+/* ------------------------------------------------------------ scheduling */
+
+PL_PUBLIC int pthread_setschedparam(pthread_t th, int policy,
+                                    const struct sched_param *param)
+{
+    vt_g *g = g_of(th);
+    if (!g)
+        return vt_real.pthread_setschedparam(th, policy, param);
+    if (!valid_policy(policy) || !prio_in_range(policy, param->sched_priority))
+        return EINVAL;
+    struct pl_gext *x = pl_gext(g);
+    pl_gext_lock(x);
+    x->policy = policy;
+    x->prio = param->sched_priority;
+    atomic_fetch_or(&x->flags, PL_G_SCHED);
+    pl_gext_unlock(x);
+    return 0;
+}
+
+PL_PUBLIC int pthread_getschedparam(pthread_t th, int *policy,
+                                    struct sched_param *param)
+{
+    vt_g *g = g_of(th);
+    if (!g)
+        return vt_real.pthread_getschedparam(th, policy, param);
+    struct pl_gext *x = pl_gext(g);
+    pl_gext_lock(x);
+    bool rec = atomic_load(&x->flags) & PL_G_SCHED;
+    int pol = x->policy, prio = x->prio;
+    pl_gext_unlock(x);
+    if (!rec) {
+        /* Never set: what the Ms (and so the G) really run with. */
+        pol = sched_getscheduler(0);
+        struct sched_param sp;
+        if (pol < 0 || sched_getparam(0, &sp) != 0)
+            return errno;
+        prio = sp.sched_priority;
+    }
+    *policy = pol;
+    memset(param, 0, sizeof *param);
+    param->sched_priority = prio;
+    return 0;
+}
+
+PL_PUBLIC int pthread_setschedprio(pthread_t th, int prio)
+{
+    vt_g *g = g_of(th);
+    if (!g)
+        return vt_real.pthread_setschedprio(th, prio);
+    int policy;
+    struct sched_param sp;
+    int err = pthread_getschedparam(th, &policy, &sp);
+    if (err)
+        return err;
+    if (!prio_in_range(policy, prio))
+        return EINVAL;
+    struct pl_gext *x = pl_gext(g);
+    pl_gext_lock(x);
+    x->policy = policy;
+    x->prio = prio;
+    atomic_fetch_or(&x->flags, PL_G_SCHED);
+    pl_gext_unlock(x);
+    return 0;
+}
+
+/* -------------------------------------------------------------- affinity */
+
+PL_PUBLIC int pthread_setaffinity_np(pthread_t th, size_t size,
+                                     const cpu_set_t *set)
+{
+    vt_g *g = g_of(th);
+    if (!g)
+        return vt_real.pthread_setaffinity_np(th, size, set);
+    /* The kernel's check: at least one CPU we may run on. */
+    cpu_set_t allowed, want;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0)
+        return errno;
+    CPU_ZERO(&want);
+    memcpy(&want, set, size < sizeof want ? size : sizeof want);
+    cpu_set_t both;
+    CPU_AND(&both, &want, &allowed);
+    if (CPU_COUNT(&both) == 0)
+        return EINVAL;
+    struct pl_gext *x = pl_gext(g);
+    pl_gext_lock(x);
+    x->affinity = want;
+    atomic_fetch_or(&x->flags, PL_G_AFFINITY);
+    pl_gext_unlock(x);
+    return 0;
+}
+
+PL_PUBLIC int pthread_getaffinity_np(pthread_t th, size_t size,
+                                     cpu_set_t *set)
+{
+    vt_g *g = g_of(th);
+    if (!g)
+        return vt_real.pthread_getaffinity_np(th, size, set);
+    /* The kernel decides which sizes are too small (EINVAL). */
+    if (sched_getaffinity(0, size, set) != 0)
+        return errno;
+    struct pl_gext *x = pl_gext(g);
+    pl_gext_lock(x);
+    if (atomic_load(&x->flags) & PL_G_AFFINITY) {
+        memset(set, 0, size);
+        memcpy(set, &x->affinity,
+               size < sizeof x->affinity ? size : sizeof x->affinity);
+    }
+    pl_gext_unlock(x);
+    return 0;
+}
+
+/* ------------------------------------------------------------ CPU clock */
+
+PL_PUBLIC int pthread_getcpuclockid(pthread_t th, clockid_t *clk)
+{
+    vt_g *g = g_of(th);
+    if (!g)
+        return vt_real.pthread_getcpuclockid(th, clk);
+    /* TODO(core): a per-G CPU clock (NOTES-for-core 9).  A thread clock of
+     * an M would count other Gs and jump when the G migrates; the process
+     * clock at least never runs backwards and bounds the G's time. */
+    *clk = CLOCK_PROCESS_CPUTIME_ID;
+    return 0;
+}
