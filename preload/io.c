@@ -1,0 +1,588 @@
+/*
+ * io.c — blocking I/O calls that park the G instead of the OS thread.
+ *
+ * The rule (DESIGN.md, "Blocking without blocking"): never change a
+ * descriptor's O_NONBLOCK flag (the open file description is shared with
+ * other processes).  For a descriptor the program left blocking, a G
+ *  1. tries the call without blocking, per call: RWF_NOWAIT for
+ *     read/write/readv/writev (preadv2/pwritev2 at the current offset),
+ *     MSG_DONTWAIT for the socket calls;
+ *  2. on EAGAIN asks fcntl(F_GETFL) whether the program itself made the
+ *     descriptor non-blocking: then EAGAIN is the answer it expects;
+ *  3. else parks on the netpoller (vt_wait_fd) until the descriptor may be
+ *     ready, honouring SO_RCVTIMEO/SO_SNDTIMEO, and tries again;
+ *  4. descriptors that cannot be polled (regular files: vt_wait_fd says
+ *     EPERM) or that refuse the per-call flag (ttys: EOPNOTSUPP) make the
+ *     plain blocking call inside vt_syscall_enter/exit, so sysmon hands
+ *     the P to another M if it outlives ~20 µs.
+ * Blocking writes write everything, as the kernel's do: a partial
+ * non-blocking write continues after waiting.  Calls known to block for
+ * long (wait family) hand the P away at once (vt_syscall_enter_block).
+ *
+ * Non-G callers (threads the runtime did not create, or before it starts)
+ * make the plain call.  The real calls are raw system calls, which touch no
+ * errno; errno is set once, at the end, as libc would.
+ *
+ * close/dup2/dup3 first tell the netpoller (vt_fd_close) so Gs parked on
+ * the old descriptor wake (with EBADF: see docs/compatibility.md).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pl.h"
+
+#ifndef RWF_NOWAIT
+#define RWF_NOWAIT 0x00000008
+#endif
+
+/* Raw system call returning -errno; never touches errno. */
+static inline long sys6(long n, long a, long b, long c, long d, long e, long f)
+{
+    long ret;
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8),
+                       "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+#define SYS(n, a, b, c) sys6((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
+
+static inline long ret_errno(long r)
+{
+    if (r < 0 && r > -4096) {
+        errno = (int)-r;
+        return -1;
+    }
+    return r;
+}
+
+/* A G with the runtime on: the only callers that park. */
+static inline bool parkable(void)
+{
+    return pl_on() && vt_self() != NULL;
+}
+
+static bool user_nonblocking(int fd)
+{
+    long fl = SYS(SYS_fcntl, fd, F_GETFL, 0);
+    return fl >= 0 && (fl & O_NONBLOCK);
+}
+
+/* SO_RCVTIMEO / SO_SNDTIMEO as an absolute deadline (0: none). */
+static int64_t sock_deadline(int fd, int opt)
+{
+    struct timeval tv;
+    socklen_t len = sizeof tv;
+    if (sys6(SYS_getsockopt, fd, SOL_SOCKET, opt, (long)&tv, (long)&len, 0) != 0)
+        return 0;
+    if (tv.tv_sec == 0 && tv.tv_usec == 0)
+        return 0;
+    return vt_now() + (int64_t)tv.tv_sec * 1000000000 + tv.tv_usec * 1000;
+}
+
+/* After a would-block: 0 to retry, or -errno to return.  *deadline is
+ * computed on first use (socket timeout option `opt`, 0 for none). */
+static long wait_ready(int fd, short ev, int opt, int64_t *deadline,
+                       bool *blocking_fallback)
+{
+    if (user_nonblocking(fd))
+        return -EAGAIN;
+    if (*deadline == 0 && opt)
+        *deadline = sock_deadline(fd, opt);
+    if (*deadline < 0)
+        *deadline = 0;
+    int e = vt_wait_fd(fd, ev, *deadline > 0 ? *deadline : 0);
+    switch (e) {
+    case 0:
+        return 0;
+    case ETIMEDOUT:
+        return -EAGAIN; /* what SO_RCVTIMEO / SO_SNDTIMEO give */
+    case EPERM:
+        *blocking_fallback = true;
+        return 0;
+    default:
+        return -e; /* EBADF (closed meanwhile), EINTR */
+    }
+}
+
+/* --------------------------------------------------------- read, write */
+
+static long do_readv(int fd, const struct iovec *iov, int n)
+{
+    if (!parkable())
+        return SYS(SYS_readv, fd, iov, n);
+    int64_t dl = 0;
+    bool blocking = false;
+    for (;;) {
+        long r;
+        if (!blocking) {
+            r = sys6(SYS_preadv2, fd, (long)iov, n, -1, -1, RWF_NOWAIT);
+            if (r != -EAGAIN && r != -EOPNOTSUPP && r != -EINVAL)
+                return r;
+            if (r != -EAGAIN)
+                blocking = true; /* no per-call flag here (tty, ...) */
+        }
+        if (blocking) {
+            if (user_nonblocking(fd))
+                return SYS(SYS_readv, fd, iov, n);
+            vt_syscall_enter();
+            r = SYS(SYS_readv, fd, iov, n);
+            vt_syscall_exit();
+            return r;
+        }
+        r = wait_ready(fd, POLLIN, SO_RCVTIMEO, &dl, &blocking);
+        if (r < 0)
+            return r;
+    }
+}
+
+/* Writes everything unless the program made fd non-blocking, as a
+ * blocking write does; returns what was written before an error, if any. */
+static long do_writev(int fd, const struct iovec *iov0, int n)
+{
+    if (!parkable())
+        return SYS(SYS_writev, fd, iov0, n);
+    struct iovec local[8], *iov = local;
+    if (n > 8 || n < 0)
+        return SYS(SYS_writev, fd, iov0, n); /* rare: write it plainly */
+    memcpy(local, iov0, sizeof(struct iovec) * (size_t)n);
+    size_t total = 0;
+    int64_t dl = 0;
+    bool blocking = false;
+    for (;;) {
+        long r;
+        if (!blocking) {
+            r = sys6(SYS_pwritev2, fd, (long)iov, n, -1, -1, RWF_NOWAIT);
+            if (r == -EOPNOTSUPP || r == -EINVAL)
+                blocking = true;
+        }
+        if (blocking) {
+            vt_syscall_enter();
+            r = SYS(SYS_writev, fd, iov, n);
+            vt_syscall_exit();
+            return r < 0 ? (total ? (long)total : r) : (long)(total + r);
+        }
+        if (r > 0) {
+            total += (size_t)r;
+            while (n > 0 && (size_t)r >= iov->iov_len) {
+                r -= (long)iov->iov_len;
+                iov++;
+                n--;
+            }
+            if (n == 0)
+                return (long)total;
+            iov->iov_base = (char *)iov->iov_base + r;
+            iov->iov_len -= (size_t)r;
+            continue;
+        }
+        if (r != -EAGAIN)
+            return total ? (long)total : r;
+        r = wait_ready(fd, POLLOUT, SO_SNDTIMEO, &dl, &blocking);
+        if (r < 0)
+            return total ? (long)total : r;
+    }
+}
+
+PL_PUBLIC ssize_t read(int fd, void *buf, size_t count)
+{
+    struct iovec v = {buf, count};
+    if (!parkable())
+        return ret_errno(SYS(SYS_read, fd, buf, count));
+    return ret_errno(do_readv(fd, &v, 1));
+}
+
+PL_PUBLIC ssize_t write(int fd, const void *buf, size_t count)
+{
+    struct iovec v = {(void *)buf, count};
+    if (!parkable())
+        return ret_errno(SYS(SYS_write, fd, buf, count));
+    return ret_errno(do_writev(fd, &v, 1));
+}
+
+PL_PUBLIC ssize_t readv(int fd, const struct iovec *iov, int n)
+{
+    return ret_errno(do_readv(fd, iov, n));
+}
+
+PL_PUBLIC ssize_t writev(int fd, const struct iovec *iov, int n)
+{
+    return ret_errno(do_writev(fd, iov, n));
+}
+
+/* Fortified variants that glibc's headers emit with _FORTIFY_SOURCE. */
+extern void __chk_fail(void) __attribute__((noreturn));
+PL_PUBLIC ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+    if (n > buflen)
+        __chk_fail();
+    return read(fd, buf, n);
+}
+
+/* pread/pwrite: regular files mostly; they may block on the disk. */
+PL_PUBLIC ssize_t pread(int fd, void *buf, size_t n, off_t off)
+{
+    if (!parkable())
+        return ret_errno(sys6(SYS_pread64, fd, (long)buf, (long)n, off, 0, 0));
+    vt_syscall_enter();
+    long r = sys6(SYS_pread64, fd, (long)buf, (long)n, off, 0, 0);
+    vt_syscall_exit();
+    return ret_errno(r);
+}
+PL_PUBLIC ssize_t pread64(int fd, void *buf, size_t n, off_t off)
+    __attribute__((alias("pread")));
+
+PL_PUBLIC ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    if (!parkable())
+        return ret_errno(sys6(SYS_pwrite64, fd, (long)buf, (long)n, off, 0, 0));
+    vt_syscall_enter();
+    long r = sys6(SYS_pwrite64, fd, (long)buf, (long)n, off, 0, 0);
+    vt_syscall_exit();
+    return ret_errno(r);
+}
+PL_PUBLIC ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
+    __attribute__((alias("pwrite")));
+
+/* ------------------------------------------------------------- sockets */
+
+static long do_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    if (!parkable() || (flags & MSG_DONTWAIT))
+        return SYS(SYS_recvmsg, fd, msg, flags);
+    int64_t dl = 0;
+    bool blocking = false;
+    for (;;) {
+        long r;
+        if (blocking) {
+            vt_syscall_enter();
+            r = SYS(SYS_recvmsg, fd, msg, flags);
+            vt_syscall_exit();
+            return r;
+        }
+        r = SYS(SYS_recvmsg, fd, msg, flags | MSG_DONTWAIT);
+        if (r != -EAGAIN)
+            return r;
+        r = wait_ready(fd, POLLIN, SO_RCVTIMEO, &dl, &blocking);
+        if (r < 0)
+            return r;
+    }
+}
+
+PL_PUBLIC ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    return ret_errno(do_recvmsg(fd, msg, flags));
+}
+
+PL_PUBLIC ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
+                           struct sockaddr *addr, socklen_t *alen)
+{
+    struct iovec v = {buf, n};
+    struct msghdr m = {.msg_name = addr, .msg_namelen = alen ? *alen : 0,
+                       .msg_iov = &v, .msg_iovlen = 1};
+    long r = do_recvmsg(fd, &m, flags);
+    if (r >= 0 && alen)
+        *alen = m.msg_namelen;
+    return ret_errno(r);
+}
+
+PL_PUBLIC ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+    return recvfrom(fd, buf, n, flags, NULL, NULL);
+}
+
+PL_PUBLIC ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen,
+                             int flags)
+{
+    if (n > buflen)
+        __chk_fail();
+    return recv(fd, buf, n, flags);
+}
+
+PL_PUBLIC ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen,
+                                 int flags, struct sockaddr *addr,
+                                 socklen_t *alen)
+{
+    if (n > buflen)
+        __chk_fail();
+    return recvfrom(fd, buf, n, flags, addr, alen);
+}
+
+/* A blocking send on a stream socket sends everything (or fails). */
+static long do_sendmsg(int fd, const struct msghdr *msg0, int flags)
+{
+    if (!parkable() || (flags & MSG_DONTWAIT))
+        return SYS(SYS_sendmsg, fd, msg0, flags);
+    struct msghdr msg = *msg0;
+    struct iovec local[8];
+    if (msg.msg_iovlen > 8)
+        return SYS(SYS_sendmsg, fd, msg0, flags);
+    memcpy(local, msg0->msg_iov, sizeof(struct iovec) * msg.msg_iovlen);
+    msg.msg_iov = local;
+    size_t total = 0;
+    int64_t dl = 0;
+    bool blocking = false;
+    for (;;) {
+        long r;
+        if (blocking) {
+            vt_syscall_enter();
+            r = SYS(SYS_sendmsg, fd, &msg, flags);
+            vt_syscall_exit();
+            return r < 0 ? (total ? (long)total : r) : (long)(total + r);
+        }
+        r = SYS(SYS_sendmsg, fd, &msg, flags | MSG_DONTWAIT);
+        if (r >= 0) {
+            total += (size_t)r;
+            struct iovec *iov = msg.msg_iov;
+            size_t n = msg.msg_iovlen;
+            while (n > 0 && (size_t)r >= iov->iov_len) {
+                r -= (long)iov->iov_len;
+                iov++;
+                n--;
+            }
+            if (n == 0)
+                return (long)total;
+            iov->iov_base = (char *)iov->iov_base + r;
+            iov->iov_len -= (size_t)r;
+            msg.msg_iov = iov;
+            msg.msg_iovlen = n;
+            /* the address and control data went with the first bytes */
+            msg.msg_control = NULL;
+            msg.msg_controllen = 0;
+            continue;
+        }
+        if (r != -EAGAIN)
+            return total ? (long)total : r;
+        r = wait_ready(fd, POLLOUT, SO_SNDTIMEO, &dl, &blocking);
+        if (r < 0)
+            return total ? (long)total : r;
+    }
+}
+
+PL_PUBLIC ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    return ret_errno(do_sendmsg(fd, msg, flags));
+}
+
+PL_PUBLIC ssize_t sendto(int fd, const void *buf, size_t n, int flags,
+                         const struct sockaddr *addr, socklen_t alen)
+{
+    struct iovec v = {(void *)buf, n};
+    struct msghdr m = {.msg_name = (void *)addr, .msg_namelen = alen,
+                       .msg_iov = &v, .msg_iovlen = 1};
+    return ret_errno(do_sendmsg(fd, &m, flags));
+}
+
+PL_PUBLIC ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+    return sendto(fd, buf, n, flags, NULL, 0);
+}
+
+/* accept has no per-call flag: ask poll first, then accept.  Another G
+ * may take the connection in between: that accept then blocks its M,
+ * inside vt_syscall_enter, so sysmon hands the P away. */
+PL_PUBLIC int accept4(int fd, struct sockaddr *addr, socklen_t *alen,
+                      int flags)
+{
+    if (!parkable() || user_nonblocking(fd))
+        return (int)ret_errno(
+            sys6(SYS_accept4, fd, (long)addr, (long)alen, flags, 0, 0));
+    int64_t dl = 0;
+    bool blocking = false;
+    for (;;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        long n = SYS(SYS_poll, &p, 1, 0);
+        if (n != 0 || blocking) {
+            vt_syscall_enter();
+            long r = sys6(SYS_accept4, fd, (long)addr, (long)alen, flags, 0, 0);
+            vt_syscall_exit();
+            return (int)ret_errno(r);
+        }
+        long w = wait_ready(fd, POLLIN, SO_RCVTIMEO, &dl, &blocking);
+        if (w < 0)
+            return (int)ret_errno(w);
+    }
+}
+
+PL_PUBLIC int accept(int fd, struct sockaddr *addr, socklen_t *alen)
+{
+    return accept4(fd, addr, alen, 0);
+}
+
+/* connect: no per-call non-blocking form either; it blocks as a system
+ * call (loopback and refused connections return at once). */
+PL_PUBLIC int connect(int fd, const struct sockaddr *addr, socklen_t alen)
+{
+    if (!parkable())
+        return (int)ret_errno(SYS(SYS_connect, fd, addr, alen));
+    vt_syscall_enter();
+    long r = SYS(SYS_connect, fd, addr, alen);
+    vt_syscall_exit();
+    return (int)ret_errno(r);
+}
+
+/* ------------------------------------------------------ poll, epoll */
+
+static int64_t ms_deadline(int timeout_ms)
+{
+    return timeout_ms < 0 ? 0 : vt_now() + (int64_t)timeout_ms * 1000000;
+}
+
+PL_PUBLIC int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+    if (!parkable() || timeout == 0)
+        return (int)ret_errno(SYS(SYS_poll, fds, n, timeout));
+    if (n == 0) { /* a sleep */
+        if (timeout > 0 && vt_sleep_until(ms_deadline(timeout)) == EINTR)
+            return (int)ret_errno(-EINTR);
+        if (timeout < 0)
+            return (int)ret_errno(SYS(SYS_poll, fds, n, timeout));
+        return 0;
+    }
+    int64_t dl = ms_deadline(timeout);
+    for (;;) {
+        long r = SYS(SYS_poll, fds, n, 0);
+        if (r != 0)
+            return (int)ret_errno(r);
+        if (n == 1 && fds[0].fd >= 0 && (fds[0].events & (POLLIN | POLLOUT))) {
+            int e = vt_wait_fd(fds[0].fd,
+                               (fds[0].events & POLLIN) ? POLLIN : POLLOUT, dl);
+            if (e == ETIMEDOUT)
+                return 0;
+            if (e == EINTR)
+                return (int)ret_errno(-EINTR);
+            if (e == 0)
+                continue;
+        }
+        /* Several descriptors (or one we cannot poll): block as a system
+         * call with the time that is left. */
+        int left = -1;
+        if (dl) {
+            int64_t ns = dl - vt_now();
+            if (ns <= 0)
+                return 0;
+            left = (int)((ns + 999999) / 1000000);
+        }
+        vt_syscall_enter();
+        r = SYS(SYS_poll, fds, n, left);
+        vt_syscall_exit();
+        return (int)ret_errno(r);
+    }
+}
+
+PL_PUBLIC int __poll_chk(struct pollfd *fds, nfds_t n, int timeout,
+                         size_t fdslen)
+{
+    if (fdslen / sizeof *fds < n)
+        __chk_fail();
+    return poll(fds, n, timeout);
+}
+
+PL_PUBLIC int select(int n, fd_set *r, fd_set *w, fd_set *e,
+                     struct timeval *tv)
+{
+    if (!parkable() || (tv && tv->tv_sec == 0 && tv->tv_usec == 0))
+        return (int)ret_errno(sys6(SYS_select, n, (long)r, (long)w, (long)e,
+                                   (long)tv, 0));
+    if (n == 0 && !r && !w && !e && tv) { /* a sleep */
+        int64_t dl = vt_now() + (int64_t)tv->tv_sec * 1000000000 +
+                     tv->tv_usec * 1000;
+        if (vt_sleep_until(dl) == EINTR)
+            return (int)ret_errno(-EINTR);
+        tv->tv_sec = tv->tv_usec = 0;
+        return 0;
+    }
+    vt_syscall_enter();
+    long res = sys6(SYS_select, n, (long)r, (long)w, (long)e, (long)tv, 0);
+    vt_syscall_exit();
+    return (int)ret_errno(res);
+}
+
+/* A G waiting on its own epoll set parks: the epoll descriptor itself is
+ * readable when it has events. */
+PL_PUBLIC int epoll_wait(int ep, struct epoll_event *ev, int max, int timeout)
+{
+    if (!parkable() || timeout == 0)
+        return (int)ret_errno(
+            sys6(SYS_epoll_wait, ep, (long)ev, max, timeout, 0, 0));
+    int64_t dl = ms_deadline(timeout);
+    for (;;) {
+        long r = sys6(SYS_epoll_wait, ep, (long)ev, max, 0, 0, 0);
+        if (r != 0)
+            return (int)ret_errno(r);
+        int e = vt_wait_fd(ep, POLLIN, dl);
+        if (e == ETIMEDOUT)
+            return 0;
+        if (e == EINTR)
+            return (int)ret_errno(-EINTR);
+        if (e == EPERM || e == EBADF) {
+            vt_syscall_enter();
+            r = sys6(SYS_epoll_wait, ep, (long)ev, max, timeout, 0, 0);
+            vt_syscall_exit();
+            return (int)ret_errno(r);
+        }
+    }
+}
+
+/* ---------------------------------------------------- close, dup2, dup3 */
+
+PL_PUBLIC int close(int fd)
+{
+    if (pl_on())
+        vt_fd_close(fd);
+    return (int)ret_errno(SYS(SYS_close, fd, 0, 0));
+}
+
+PL_PUBLIC int dup2(int old, int newfd)
+{
+    if (pl_on() && old != newfd)
+        vt_fd_close(newfd);
+    return (int)ret_errno(SYS(SYS_dup2, old, newfd, 0));
+}
+
+PL_PUBLIC int dup3(int old, int newfd, int flags)
+{
+    if (pl_on() && old != newfd)
+        vt_fd_close(newfd);
+    return (int)ret_errno(SYS(SYS_dup3, old, newfd, flags));
+}
+
+/* ------------------------------------------------- calls that block long */
+
+PL_PUBLIC pid_t waitpid(pid_t pid, int *status, int options)
+{
+    if (!parkable() || (options & WNOHANG))
+        return (pid_t)ret_errno(
+            sys6(SYS_wait4, pid, (long)status, options, 0, 0, 0));
+    vt_syscall_enter_block();
+    long r = sys6(SYS_wait4, pid, (long)status, options, 0, 0, 0);
+    vt_syscall_exit();
+    return (pid_t)ret_errno(r);
+}
+
+PL_PUBLIC pid_t wait(int *status) { return waitpid(-1, status, 0); }
+
+PL_PUBLIC pid_t wait4(pid_t pid, int *status, int options, struct rusage *ru)
+{
+    if (!parkable() || (options & WNOHANG))
+        return (pid_t)ret_errno(
+            sys6(SYS_wait4, pid, (long)status, options, (long)ru, 0, 0));
+    vt_syscall_enter_block();
+    long r = sys6(SYS_wait4, pid, (long)status, options, (long)ru, 0, 0);
+    vt_syscall_exit();
+    return (pid_t)ret_errno(r);
+}
