@@ -375,6 +375,10 @@ VT_HIDDEN void vt_preempt_refresh(void);
 VT_HIDDEN void vt_preempt_request(vt_m *m);
 VT_HIDDEN void vt_preempt_fork_child(void);
 
+/* crash.c */
+VT_HIDDEN void vt_crash_init(void);
+VT_HIDDEN void vt_crash_thread_init(void);
+
 /* sysmon.c */
 VT_HIDDEN void vt_sysmon_start(void);
 VT_HIDDEN void vt_sysmon_kick(void);

@@ -348,6 +348,7 @@ static void *mstart(void *arg)
     m->g0->pd = (void *)vt_arch_get_tp();
     m->g0->on_cpu = 1;
     m->g0->status = G_RUNNING;
+    vt_crash_thread_init();
     vt_p *p = m->nextp;
     m->nextp = NULL;
     if (p)
@@ -1449,6 +1450,7 @@ void vt_start(void)
     atexit(at_exit_stats);
     pthread_atfork(NULL, NULL, fork_child);
     vt_preempt_init();
+    vt_crash_init();
     /* A real thread exists before a second G runs: glibc turns off its
      * single-thread shortcuts (__libc_single_threaded) at that point. */
     vt_sysmon_start();

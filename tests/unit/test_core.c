@@ -947,6 +947,37 @@ START_TEST(fork_child_rebuilds_runtime)
 }
 END_TEST
 
+/* The overflow is reported: one line naming the G, then death by SIGSEGV. */
+START_TEST(stack_overflow_is_reported)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        init_rt();
+        struct vt_spawn_attr a = {.stack_size = 64 * 1024,
+                                  .guard_size = 4096};
+        vt_g *g;
+        vt_spawn(&g, overflow, NULL, &a);
+        vt_join(g, NULL, 0, false);
+        _exit(0);
+    }
+    close(fds[1]);
+    char buf[1024] = {0};
+    size_t got = 0;
+    ssize_t n;
+    while ((n = read(fds[0], buf + got, sizeof buf - 1 - got)) > 0)
+        got += (size_t)n;
+    int st;
+    waitpid(pid, &st, 0);
+    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "status %#x",
+                  st);
+    ck_assert_msg(strstr(buf, "overflowed its stack") != NULL, "said: %s",
+                  buf);
+}
+END_TEST
+
 /* ------------------------------------------------------------ bad input */
 
 START_TEST(impossible_stack_sizes)
@@ -1059,6 +1090,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, hundred_thousand_gs_bounded);
     tcase_add_test(tc, million_create_exit_flat_rss);
     tcase_add_test_raise_signal(tc, stack_overflow_hits_guard, SIGSEGV);
+    tcase_add_test(tc, stack_overflow_is_reported);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("netpoll");
