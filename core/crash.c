@@ -56,6 +56,9 @@ static void crash_handler(int sig, siginfo_t *si, void *uc)
     }
     if (n > 0)
         vt_sys3(SYS_write, 2, buf, (size_t)(n < (int)sizeof buf ? n : (int)sizeof buf - 1));
+    if (vt_traceback_on_crash())
+        vt_traceback_dump(sigabbrev_np(sig) ? sigabbrev_np(sig) : "fatal signal",
+                          g, uc);
     /* Die of the original signal: default action, and fault again. */
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);

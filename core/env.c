@@ -12,6 +12,8 @@
  *   VTHREAD_PREEMPT_SIGNAL=N signal used to preempt Gs running > 10 ms
  *                            while others wait; 0 turns preemption off;
  *                            default SIGURG (23)
+ *   VTHREAD_TRACEBACK=WHEN   none, crash, sigquit or all: dump every G
+ *                            with its backtrace (core/traceback.c)
  *   VTHREAD_FSBASE=MODE      auto (default), wrfsbase, or syscall: how the
  *                            thread pointer is switched (syscall forces
  *                            arch_prctl, to measure machines without
@@ -174,6 +176,18 @@ void vt_config_load(void)
     else if (fs && strcmp(fs, "auto"))
         vt_config_error("VTHREAD_FSBASE='%s': expected auto, wrfsbase or "
                         "syscall", fs);
+
+    const char *tb = getenv("VTHREAD_TRACEBACK");
+    vt_cfg.traceback = 0;
+    if (tb && !strcmp(tb, "crash"))
+        vt_cfg.traceback = 1;
+    else if (tb && !strcmp(tb, "sigquit"))
+        vt_cfg.traceback = 2;
+    else if (tb && !strcmp(tb, "all"))
+        vt_cfg.traceback = 3;
+    else if (tb && *tb && strcmp(tb, "none"))
+        vt_config_error("VTHREAD_TRACEBACK='%s': expected none, crash, "
+                        "sigquit or all", tb);
 
     const char *dbg = getenv("VTHREAD_DEBUG");
     if (dbg)

@@ -266,6 +266,7 @@ struct vt_config {
     bool disabled;           /* VTHREAD_DISABLE=1 */
     int fsbase;              /* VTHREAD_FSBASE: 0 auto, 1 wrfsbase, 2 syscall */
     int preempt_signal;      /* VTHREAD_PREEMPT_SIGNAL; 0 = no preemption */
+    int traceback;           /* VTHREAD_TRACEBACK: bit 0 crash, bit 1 sigquit */
 };
 
 struct vt_stats {
@@ -374,6 +375,11 @@ VT_HIDDEN void vt_preempt_init(void);
 VT_HIDDEN void vt_preempt_refresh(void);
 VT_HIDDEN void vt_preempt_request(vt_m *m);
 VT_HIDDEN void vt_preempt_fork_child(void);
+
+/* traceback.c */
+VT_HIDDEN void vt_traceback_init(void);
+VT_HIDDEN bool vt_traceback_on_crash(void);
+VT_HIDDEN void vt_traceback_dump(const char *why, vt_g *self, void *uc);
 
 /* crash.c */
 VT_HIDDEN void vt_crash_init(void);

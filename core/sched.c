@@ -1450,6 +1450,7 @@ void vt_start(void)
     atexit(at_exit_stats);
     pthread_atfork(NULL, NULL, fork_child);
     vt_preempt_init();
+    vt_traceback_init();
     vt_crash_init();
     /* A real thread exists before a second G runs: glibc turns off its
      * single-thread shortcuts (__libc_single_threaded) at that point. */

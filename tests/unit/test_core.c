@@ -978,6 +978,47 @@ START_TEST(stack_overflow_is_reported)
 }
 END_TEST
 
+/* VTHREAD_TRACEBACK=sigquit: SIGQUIT dumps every G with its backtrace
+ * and the program goes on. */
+static bool never(void *ctx) { return true; }
+static char traceback_key;
+static void *park_forever(void *arg)
+{
+    vt_park(&traceback_key, never, NULL, NULL, 0, 0, 0, NULL);
+    return arg;
+}
+
+START_TEST(traceback_on_sigquit)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        setenv("VTHREAD_TRACEBACK", "sigquit", 1);
+        init_rt();
+        vt_g *g[2];
+        for (int i = 0; i < 2; i++)
+            vt_spawn(&g[i], park_forever, NULL, NULL);
+        vt_sleep_until(vt_now() + 20000000);
+        raise(SIGQUIT);
+        _exit(7); /* still alive */
+    }
+    close(fds[1]);
+    static char buf[65536];
+    size_t got = 0;
+    ssize_t n;
+    while ((n = read(fds[0], buf + got, sizeof buf - 1 - got)) > 0)
+        got += (size_t)n;
+    int st;
+    waitpid(pid, &st, 0);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 7, "status %#x", st);
+    ck_assert_msg(strstr(buf, "traceback (SIGQUIT)") != NULL, "said: %s", buf);
+    ck_assert_msg(strstr(buf, "[waiting") != NULL, "said: %s", buf);
+    ck_assert_msg(strstr(buf, "park_forever") != NULL, "said: %s", buf);
+}
+END_TEST
+
 /* ------------------------------------------------------------ bad input */
 
 START_TEST(impossible_stack_sizes)
@@ -1091,6 +1132,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, million_create_exit_flat_rss);
     tcase_add_test_raise_signal(tc, stack_overflow_hits_guard, SIGSEGV);
     tcase_add_test(tc, stack_overflow_is_reported);
+    tcase_add_test(tc, traceback_on_sigquit);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("netpoll");

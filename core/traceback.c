@@ -1,0 +1,197 @@
+/*
+ * traceback.c — a dump of every G, like Go's crash traceback.
+ *
+ * VTHREAD_TRACEBACK=crash    on a fatal signal (crash.c), before dying;
+ * VTHREAD_TRACEBACK=sigquit  on SIGQUIT, without dying (the program's own
+ *                            SIGQUIT handler, if any, wins);
+ * VTHREAD_TRACEBACK=all      both.
+ *
+ * For each G: its id, state, how long it has been waiting, and a
+ * symbolised backtrace.  A G that is off CPU is unwound from the frame
+ * vt_arch_switch saved on its stack (see arch.h VT_FRAME_*); the G that
+ * took the signal from the signal context; a G running on another M is
+ * shown as running, without a stack.
+ *
+ * libunwind is loaded at start-up, only when a traceback is configured,
+ * with dlopen(RTLD_LOCAL): linking it would put Debian's libunwind.so.8
+ * _Unwind_* symbols in front of libgcc's for every C++ program, and dlopen
+ * is not safe inside a signal handler.  Without libunwind the dump still
+ * lists every G and says why there are no stacks.
+ *
+ * Runs in a signal handler: no locks (the G list is read racily: the dump
+ * is best effort on a process that is dying), no malloc, raw writes.
+ */
+#include <dlfcn.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+#include "real.h"
+#include "rt.h"
+
+static int (*p_init)(unw_cursor_t *, unw_context_t *);
+static int (*p_step)(unw_cursor_t *);
+static int (*p_reg)(unw_cursor_t *, unw_regnum_t, unw_word_t *);
+static int (*p_name)(unw_cursor_t *, char *, size_t, unw_word_t *);
+static const char *unwind_missing = "not configured";
+static int mode; /* bit 0: crash, bit 1: sigquit */
+
+static void out(const char *s, size_t n)
+{
+    while (n > 0) {
+        long w = vt_sys3(SYS_write, 2, s, n);
+        if (w <= 0)
+            return;
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+static void outf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void outf(const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        out(buf, n < (int)sizeof buf ? (size_t)n : sizeof buf - 1);
+}
+
+static void backtrace_from(unw_context_t *uc)
+{
+    unw_cursor_t c;
+    if (!p_init || p_init(&c, uc) < 0) {
+        outf("    (no backtrace: libunwind %s)\n", unwind_missing);
+        return;
+    }
+    for (int depth = 0; depth < 48; depth++) {
+        unw_word_t ip = 0, off = 0;
+        char name[128];
+        p_reg(&c, UNW_REG_IP, &ip);
+        if (ip == 0)
+            break;
+        if (p_name(&c, name, sizeof name, &off) == 0)
+            outf("    #%-2d %#lx %s+%#lx\n", depth, (unsigned long)ip, name,
+                 (unsigned long)off);
+        else
+            outf("    #%-2d %#lx ?\n", depth, (unsigned long)ip);
+        if (p_step(&c) <= 0)
+            break;
+    }
+}
+
+/* A context for a G parked by vt_arch_switch: registers from its frame. */
+static void backtrace_parked(vt_g *g)
+{
+    uintptr_t sp = (uintptr_t)g->sp;
+    if (!sp) {
+        outf("    (never ran)\n");
+        return;
+    }
+    ucontext_t uc;
+    memset(&uc, 0, sizeof uc);
+    greg_t *r = uc.uc_mcontext.gregs;
+    r[REG_RIP] = *(greg_t *)(sp + VT_FRAME_RET);
+    r[REG_RSP] = (greg_t)(sp + VT_FRAME_RET + 8);
+    r[REG_RBP] = *(greg_t *)(sp + VT_FRAME_RBP);
+    r[REG_RBX] = *(greg_t *)(sp + VT_FRAME_RBX);
+    r[REG_R12] = *(greg_t *)(sp + VT_FRAME_R12);
+    r[REG_R13] = *(greg_t *)(sp + VT_FRAME_R13);
+    r[REG_R14] = *(greg_t *)(sp + VT_FRAME_R14);
+    r[REG_R15] = *(greg_t *)(sp + VT_FRAME_R15);
+    backtrace_from((unw_context_t *)&uc);
+}
+
+static const char *state_name(int s)
+{
+    switch (s) {
+    case G_RUNNABLE: return "runnable";
+    case G_RUNNING: return "running";
+    case G_WAITING: return "waiting";
+    case G_DEAD: return "exited";
+    default: return "idle";
+    }
+}
+
+/* Dumps every G.  self/uc: the G that took the signal and its context,
+ * or NULL. */
+void vt_traceback_dump(const char *why, vt_g *self, void *uc)
+{
+    int64_t now = vt_now();
+    outf("vthread: traceback (%s): %lld live threads, %d OS threads\n", why,
+         (long long)ld_relaxed(&vt_sched.live), vt_sched.mcount);
+    int shown = 0;
+    for (vt_g *g = vt_sched.allg; g && shown < 10000; g = g->allnext, shown++) {
+        int st = ld_relaxed(&g->status);
+        if (g == self) {
+            outf("\nG%llu [%s, this thread]:\n", (unsigned long long)g->id,
+                 state_name(st));
+            if (uc)
+                backtrace_from((unw_context_t *)uc);
+            continue;
+        }
+        if (st == G_WAITING && g->wait_since)
+            outf("\nG%llu [waiting %.3f s on %p]:\n",
+                 (unsigned long long)g->id, (now - g->wait_since) / 1e9,
+                 (void *)ld_relaxed(&g->waiter.addr));
+        else if (st == G_RUNNING && g->m)
+            outf("\nG%llu [running on M%d]:\n", (unsigned long long)g->id,
+                 g->m->id);
+        else
+            outf("\nG%llu [%s]:\n", (unsigned long long)g->id,
+                 state_name(st));
+        if (st == G_RUNNING || g->on_cpu) {
+            outf("    (on a CPU: no stack)\n");
+        } else if (g->kind == GU_MAIN && !g->sp) {
+            outf("    (no saved context)\n");
+        } else {
+            backtrace_parked(g);
+        }
+    }
+    outf("vthread: end of traceback\n");
+}
+
+bool vt_traceback_on_crash(void) { return mode & 1; }
+
+static void sigquit_handler(int sig, siginfo_t *si, void *uc)
+{
+    vt_traceback_dump("SIGQUIT", vt_tp_g(), uc);
+}
+
+void vt_traceback_init(void)
+{
+    mode = vt_cfg.traceback;
+    if (!mode)
+        return;
+    void *h = dlopen("libunwind.so.8", RTLD_LAZY | RTLD_LOCAL);
+    if (!h) {
+        unwind_missing = "not found (apt-get install libunwind8)";
+    } else {
+        p_init = dlsym(h, "_ULx86_64_init_local");
+        p_step = dlsym(h, "_ULx86_64_step");
+        p_reg = dlsym(h, "_ULx86_64_get_reg");
+        p_name = dlsym(h, "_ULx86_64_get_proc_name");
+        if (!p_init || !p_step || !p_reg || !p_name) {
+            p_init = NULL;
+            unwind_missing = "lacks the expected symbols";
+        }
+    }
+    if (mode & 2) {
+        struct sigaction old, sa;
+        if (vt_real.sigaction(SIGQUIT, NULL, &old) == 0 &&
+            !(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_DFL) {
+            memset(&sa, 0, sizeof sa);
+            sa.sa_sigaction = sigquit_handler;
+            sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+            vt_real.sigaction(SIGQUIT, &sa, NULL);
+        }
+    }
+}
