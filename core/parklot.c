@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "probes.h"
 #include "rt.h"
 
 #define NBUCKETS 4096
@@ -246,6 +247,7 @@ int vt_park(const void *addr, bool (*validate)(void *ctx),
     enqueue(b, w);
     vt_lock_release(&b->lock);
     xadd(&vt_stats.parks, 1);
+    VT_PROBE2(park, g->id, addr);
     /* An interrupt that raced with queueing (it saw no waiter yet). */
     if (w->interruptible && ld_acquire(&g->interrupt))
         vt_waiter_interrupt(g);

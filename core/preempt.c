@@ -36,6 +36,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "probes.h"
 #include "real.h"
 #include "rt.h"
 
@@ -121,6 +122,7 @@ void vt_preempt_park(void)
     vt_g *g = vt_tp_g();
     st_release(&g->preempting, 0); /* the trampoline consumed preempt_pc */
     xadd(&vt_stats.preemptions, 1);
+    VT_PROBE1(preempt, g->id);
     vt_yield();
     errno = e;
 }

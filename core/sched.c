@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "probes.h"
 #include "real.h"
 #include "rt.h"
 
@@ -239,6 +240,7 @@ static vt_g *runqsteal(vt_p *p, vt_p *victim, bool take_next)
         return NULL;
     }
     xadd(&vt_stats.steals, 1);
+    VT_PROBE3(steal, p->id, victim->id, n);
     for (uint32_t i = 0; i + 1 < n; i++)
         vt_runq_put(&p->runq, batch[i]); /* p's ring is empty: room */
     return batch[n - 1];
@@ -403,6 +405,7 @@ void vt_wakep(void)
 void vt_handoffp(vt_p *p)
 {
     xadd(&vt_stats.handoffs, 1);
+    VT_PROBE1(handoff, p->id);
     if (vt_runq_len(&p->runq) || ld_relaxed(&p->runnext) ||
         ld_relaxed(&vt_sched.runq_size)) {
         startm(p, false);
@@ -679,6 +682,7 @@ void vt_ready(vt_g *g, vt_p *p, bool next)
     if (unlikely(!cas(&g->status, &exp, G_RUNNABLE)))
         vt_fatal("readying G %llu that is not waiting (state %d)",
                  (unsigned long long)g->id, exp);
+    VT_PROBE1(unpark, g->id);
     if (p)
         runqput(p, g, next);
     else
@@ -1016,6 +1020,7 @@ int vt_spawn(vt_g **out, void *(*fn)(void *), void *arg,
     while (live > peak && !cas(&vt_stats.peak_live, &peak, live))
         ;
     xadd(&vt_stats.gs_created, 1);
+    VT_PROBE2(g_create, g->id, self ? self->id : 0);
     *out = g; /* before it can run, exit and be freed */
     if (m) {
         runqput(m->p, g, true);
@@ -1041,6 +1046,7 @@ void vt_exit(void *retval)
     g = vt_tp_g();
     g->retval = retval;
     xadd(&vt_stats.gs_exited, 1);
+    VT_PROBE1(g_exit, g->id);
     if (xsub(&vt_sched.live, 1) == 1) {
         /* The last thread: the process ends as under NPTL. */
         exit(0);

@@ -24,6 +24,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 
+#include "probes.h"
 #include "real.h"
 #include "rt.h"
 
@@ -135,6 +136,7 @@ static bool retake(int64_t now)
         xadd(st == P_SYSCALL ? &vt_stats.retakes_syscall
                              : &vt_stats.retakes_blocked, 1);
         p->sm_when = 0;
+        VT_PROBE2(retake, p->id, st == P_SYSCALL ? 0 : 1);
         vt_handoffp(p);
         acted = true;
     }
