@@ -1264,6 +1264,25 @@ bool vt_runtime_init(void)
     return !vt_cfg.disabled;
 }
 
+/* A g0 with its own stack unit and descriptor, for an M whose OS thread's
+ * own stack and descriptor are not available to the scheduler: M0 (they
+ * belong to the first G) and the M of a fork child (glibc recycles them).
+ * Its first run starts m_loop. */
+static void make_g0(vt_m *m)
+{
+    vt_g *g0;
+    if (vt_unit_alloc(M_G0_STACK, vt_page_size(), &g0) != 0)
+        vt_fatal("cannot allocate a scheduler stack");
+    g0->is_g0 = true;
+    g0->kind = GU_G0;
+    g0->tid = new_tid();
+    if (vt_tls_setup(g0, g0->pd, true) != 0)
+        vt_fatal("cannot allocate a scheduler's TLS");
+    g0->m = m;
+    g0->sp = vt_arch_init_stack(g0->stack_hi, m_loop, m);
+    m->g0 = g0;
+}
+
 /* ------------------------------------------------------------------ fork */
 /*
  * In the child only the forking thread exists: the G that called fork, on
@@ -1329,17 +1348,7 @@ static void fork_child(void)
     m->schedlink = NULL;
     vt_sched.allm = m;
     vt_sched.mcount = 1;
-    vt_g *g0;
-    if (vt_unit_alloc(M_G0_STACK, vt_page_size(), &g0) != 0)
-        vt_fatal("fork child: cannot allocate the scheduler stack");
-    g0->is_g0 = true;
-    g0->kind = GU_G0;
-    g0->tid = new_tid();
-    if (vt_tls_setup(g0, g0->pd, true) != 0)
-        vt_fatal("fork child: cannot allocate the scheduler's TLS");
-    g0->m = m;
-    g0->sp = vt_arch_init_stack(g0->stack_hi, m_loop, m);
-    m->g0 = g0;
+    make_g0(m); /* never the old one: see above */
 
     /* glibc gave the forking G's descriptor the child's real TID, and put
      * it on its list of running threads (dl_stack_used), which must never
@@ -1415,17 +1424,7 @@ void vt_start(void)
     m0->cpuclock = thread_cpuclock(m0->tid);
     m0->thread = (pthread_t)vt_arch_get_tp();
     m0->fastrand = 0x12345679u;
-    vt_g *g0;
-    if (vt_unit_alloc(M_G0_STACK, vt_page_size(), &g0) != 0)
-        vt_fatal("cannot allocate the scheduler stack");
-    g0->is_g0 = true;
-    g0->kind = GU_G0;
-    g0->tid = new_tid();
-    if (vt_tls_setup(g0, g0->pd, true) != 0)
-        vt_fatal("cannot allocate the scheduler's TLS");
-    g0->m = m0;
-    g0->sp = vt_arch_init_stack(g0->stack_hi, m_loop, m0);
-    m0->g0 = g0;
+    make_g0(m0);
     vt_sched.mcount = 1;
     vt_sched.allm = m0;
 

@@ -29,7 +29,14 @@
 extern "C" {
 #endif
 
+#ifndef VT_HIDDEN
 #define VT_HIDDEN __attribute__((visibility("hidden")))
+#endif
+
+/* Raw system calls (vt_sys0..vt_sys6: return -errno, never touch errno),
+ * from arch/, for wrappers that must not disturb the G's errno before
+ * they set it themselves. */
+#include "arch.h"
 
 typedef struct vt_g vt_g;
 

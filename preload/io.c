@@ -46,21 +46,24 @@
 #define RWF_NOWAIT 0x00000008
 #endif
 
-/* Raw system call returning -errno; never touches errno. */
-static inline long sys6(long n, long a, long b, long c, long d, long e, long f)
-{
-    long ret;
-    register long r10 __asm__("r10") = d;
-    register long r8 __asm__("r8") = e;
-    register long r9 __asm__("r9") = f;
-    __asm__ volatile("syscall"
-                     : "=a"(ret)
-                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8),
-                       "r"(r9)
-                     : "rcx", "r11", "memory");
-    return ret;
-}
+/* Raw system calls (arch's, re-exported by core): -errno, never errno. */
+#define sys6 vt_sys6
 #define SYS(n, a, b, c) sys6((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
+
+/* Skips r written bytes in the vector; true when all of it was written. */
+static bool advance_iov(struct iovec **iov, size_t *n, size_t r)
+{
+    while (*n > 0 && r >= (*iov)->iov_len) {
+        r -= (*iov)->iov_len;
+        (*iov)++;
+        (*n)--;
+    }
+    if (*n == 0)
+        return true;
+    (*iov)->iov_base = (char *)(*iov)->iov_base + r;
+    (*iov)->iov_len -= r;
+    return false;
+}
 
 static inline long ret_errno(long r)
 {
@@ -153,14 +156,15 @@ static long do_readv(int fd, const struct iovec *iov, int n)
 
 /* Writes everything unless the program made fd non-blocking, as a
  * blocking write does; returns what was written before an error, if any. */
-static long do_writev(int fd, const struct iovec *iov0, int n)
+static long do_writev(int fd, const struct iovec *iov0, int n0)
 {
     if (!parkable())
-        return SYS(SYS_writev, fd, iov0, n);
+        return SYS(SYS_writev, fd, iov0, n0);
     struct iovec local[8], *iov = local;
-    if (n > 8 || n < 0)
-        return SYS(SYS_writev, fd, iov0, n); /* rare: write it plainly */
-    memcpy(local, iov0, sizeof(struct iovec) * (size_t)n);
+    if (n0 > 8 || n0 < 0)
+        return SYS(SYS_writev, fd, iov0, n0); /* rare: write it plainly */
+    size_t n = (size_t)n0;
+    memcpy(local, iov0, sizeof(struct iovec) * n);
     size_t total = 0;
     int64_t dl = 0;
     bool blocking = false;
@@ -179,15 +183,8 @@ static long do_writev(int fd, const struct iovec *iov0, int n)
         }
         if (r > 0) {
             total += (size_t)r;
-            while (n > 0 && (size_t)r >= iov->iov_len) {
-                r -= (long)iov->iov_len;
-                iov++;
-                n--;
-            }
-            if (n == 0)
+            if (advance_iov(&iov, &n, (size_t)r))
                 return (long)total;
-            iov->iov_base = (char *)iov->iov_base + r;
-            iov->iov_len -= (size_t)r;
             continue;
         }
         if (r != -EAGAIN)
@@ -347,19 +344,8 @@ static long do_sendmsg(int fd, const struct msghdr *msg0, int flags)
         r = SYS(SYS_sendmsg, fd, &msg, flags | MSG_DONTWAIT);
         if (r >= 0) {
             total += (size_t)r;
-            struct iovec *iov = msg.msg_iov;
-            size_t n = msg.msg_iovlen;
-            while (n > 0 && (size_t)r >= iov->iov_len) {
-                r -= (long)iov->iov_len;
-                iov++;
-                n--;
-            }
-            if (n == 0)
+            if (advance_iov(&msg.msg_iov, &msg.msg_iovlen, (size_t)r))
                 return (long)total;
-            iov->iov_base = (char *)iov->iov_base + r;
-            iov->iov_len -= (size_t)r;
-            msg.msg_iov = iov;
-            msg.msg_iovlen = n;
             /* the address and control data went with the first bytes */
             msg.msg_control = NULL;
             msg.msg_controllen = 0;

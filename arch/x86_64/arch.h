@@ -13,7 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifndef VT_HIDDEN
 #define VT_HIDDEN __attribute__((visibility("hidden")))
+#endif
 
 /* Offsets in the frame vt_arch_switch saves (see the .S file). */
 #define VT_FRAME_MXCSR 0

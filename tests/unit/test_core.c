@@ -78,6 +78,30 @@ static long rss_kib(void)
     return n;
 }
 
+/* Runs child() in a forked process with its stderr captured into buf;
+ * returns the wait status. */
+static int run_captured(void (*child)(void), char *buf, size_t len)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        child();
+        _exit(0);
+    }
+    close(fds[1]);
+    size_t got = 0;
+    ssize_t n;
+    while (got < len - 1 && (n = read(fds[0], buf + got, len - 1 - got)) > 0)
+        got += (size_t)n;
+    buf[got] = 0;
+    close(fds[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    return st;
+}
+
 /* ------------------------------------------------------------- run queue */
 
 static struct vt_runq rq;
@@ -948,29 +972,19 @@ START_TEST(fork_child_rebuilds_runtime)
 END_TEST
 
 /* The overflow is reported: one line naming the G, then death by SIGSEGV. */
+static void overflow_child(void)
+{
+    init_rt();
+    struct vt_spawn_attr a = {.stack_size = 64 * 1024, .guard_size = 4096};
+    vt_g *g;
+    vt_spawn(&g, overflow, NULL, &a);
+    vt_join(g, NULL, 0, false);
+}
+
 START_TEST(stack_overflow_is_reported)
 {
-    int fds[2];
-    ck_assert_int_eq(pipe(fds), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], 2);
-        init_rt();
-        struct vt_spawn_attr a = {.stack_size = 64 * 1024,
-                                  .guard_size = 4096};
-        vt_g *g;
-        vt_spawn(&g, overflow, NULL, &a);
-        vt_join(g, NULL, 0, false);
-        _exit(0);
-    }
-    close(fds[1]);
-    char buf[1024] = {0};
-    size_t got = 0;
-    ssize_t n;
-    while ((n = read(fds[0], buf + got, sizeof buf - 1 - got)) > 0)
-        got += (size_t)n;
-    int st;
-    waitpid(pid, &st, 0);
+    char buf[1024];
+    int st = run_captured(overflow_child, buf, sizeof buf);
     ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "status %#x",
                   st);
     ck_assert_msg(strstr(buf, "overflowed its stack") != NULL, "said: %s",
@@ -988,30 +1002,22 @@ static void *park_forever(void *arg)
     return arg;
 }
 
+static void sigquit_child(void)
+{
+    setenv("VTHREAD_TRACEBACK", "sigquit", 1);
+    init_rt();
+    vt_g *g[2];
+    for (int i = 0; i < 2; i++)
+        vt_spawn(&g[i], park_forever, NULL, NULL);
+    vt_sleep_until(vt_now() + 20000000);
+    raise(SIGQUIT);
+    _exit(7); /* still alive */
+}
+
 START_TEST(traceback_on_sigquit)
 {
-    int fds[2];
-    ck_assert_int_eq(pipe(fds), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], 2);
-        setenv("VTHREAD_TRACEBACK", "sigquit", 1);
-        init_rt();
-        vt_g *g[2];
-        for (int i = 0; i < 2; i++)
-            vt_spawn(&g[i], park_forever, NULL, NULL);
-        vt_sleep_until(vt_now() + 20000000);
-        raise(SIGQUIT);
-        _exit(7); /* still alive */
-    }
-    close(fds[1]);
     static char buf[65536];
-    size_t got = 0;
-    ssize_t n;
-    while ((n = read(fds[0], buf + got, sizeof buf - 1 - got)) > 0)
-        got += (size_t)n;
-    int st;
-    waitpid(pid, &st, 0);
+    int st = run_captured(sigquit_child, buf, sizeof buf);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 7, "status %#x", st);
     ck_assert_msg(strstr(buf, "traceback (SIGQUIT)") != NULL, "said: %s", buf);
     ck_assert_msg(strstr(buf, "[waiting") != NULL, "said: %s", buf);
@@ -1064,23 +1070,16 @@ START_TEST(bad_debug)
 END_TEST
 
 /* The error message names the variable: checked by running a child. */
+static void bad_procs_child(void)
+{
+    setenv("VTHREAD_PROCS", "-3", 1);
+    vt_runtime_init();
+}
+
 START_TEST(bad_config_message_names_variable)
 {
-    int fds[2];
-    ck_assert_int_eq(pipe(fds), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], 2);
-        setenv("VTHREAD_PROCS", "-3", 1);
-        vt_runtime_init();
-        _exit(0);
-    }
-    close(fds[1]);
-    char buf[512] = {0};
-    ssize_t n = read(fds[0], buf, sizeof buf - 1);
-    int st;
-    waitpid(pid, &st, 0);
-    ck_assert(n > 0);
+    char buf[512];
+    int st = run_captured(bad_procs_child, buf, sizeof buf);
     ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2);
     ck_assert_ptr_nonnull(strstr(buf, "VTHREAD_PROCS"));
     /* exactly one line */
