@@ -12,12 +12,18 @@
 #ifndef VTHREAD_REAL_H
 #define VTHREAD_REAL_H
 
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/select.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -108,6 +114,27 @@
     X(int, sem_clockwait, (sem_t *, clockid_t, const struct timespec *))      \
     X(int, sem_post, (sem_t *))                                               \
     X(int, sem_getvalue, (sem_t *, int *))                                    \
+    /* I/O (non-G callers and VTHREAD_DISABLE: glibc's are cancellation     \
+     * points, raw system calls would not be) */                              \
+    X(ssize_t, read, (int, void *, size_t))                                   \
+    X(ssize_t, write, (int, const void *, size_t))                            \
+    X(ssize_t, readv, (int, const struct iovec *, int))                       \
+    X(ssize_t, writev, (int, const struct iovec *, int))                      \
+    X(ssize_t, pread64, (int, void *, size_t, off_t))                         \
+    X(ssize_t, pwrite64, (int, const void *, size_t, off_t))                  \
+    X(ssize_t, recvfrom, (int, void *, size_t, int, struct sockaddr *,        \
+                          socklen_t *))                                       \
+    X(ssize_t, recvmsg, (int, struct msghdr *, int))                          \
+    X(ssize_t, sendto, (int, const void *, size_t, int,                       \
+                        const struct sockaddr *, socklen_t))                  \
+    X(ssize_t, sendmsg, (int, const struct msghdr *, int))                    \
+    X(int, accept4, (int, struct sockaddr *, socklen_t *, int))               \
+    X(int, connect, (int, const struct sockaddr *, socklen_t))                \
+    X(int, poll, (struct pollfd *, nfds_t, int))                              \
+    X(int, select, (int, fd_set *, fd_set *, fd_set *, struct timeval *))     \
+    X(int, epoll_wait, (int, struct epoll_event *, int, int))                 \
+    X(int, close, (int))                                                      \
+    X(pid_t, wait4, (pid_t, int *, int, struct rusage *))                     \
     /* signals */                                                             \
     X(int, sigaction, (int, const struct sigaction *, struct sigaction *))   \
     /* process */                                                             \

@@ -166,6 +166,7 @@ static int wait_ours(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
     int err = check_owner(m);
     if (err)
         return err;
+    pl_testcancel(); /* a cancellation point; the mutex is held */
     struct wait_ctx x = {
         .c = c,
         .m = m,
@@ -174,8 +175,6 @@ static int wait_ours(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
     int64_t deadline = abstime ? pl_deadline_abs(clk, abstime) : 0;
     int r = vt_park(c, wait_validate, wait_before_sleep, &x, deadline,
                     VT_PARK_INTERRUPTIBLE, 0, NULL);
-    if (r == VT_PARK_INTERRUPTED)
-        pl_interrupted();
     if (x.err)
         return x.err;
     if (x.unlocked) {
@@ -183,6 +182,10 @@ static int wait_ours(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
         if (err)
             return err; /* e.g. EOWNERDEAD from a robust mutex */
     }
+    /* Cancellation and signal handlers act with the mutex held (POSIX);
+     * a handler that ran makes this a spurious wake-up. */
+    if (r == VT_PARK_INTERRUPTED)
+        (void)pl_interrupted();
     return r == VT_PARK_TIMEOUT ? ETIMEDOUT : 0;
 }
 

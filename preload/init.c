@@ -32,7 +32,7 @@ static const struct vt_hooks pl_hooks = {
     .on_exit = pl_on_exit,
     /* Nothing to do at G start: the G's TLS (our key table pointer among
      * it) and its vt_g_ext are fresh; the initial per-G state set by
-     * pthread_create attributes is installed by thread.c's trampoline. */
+     * pthread_create attributes is copied in by core (ext_init). */
     .on_start = NULL,
 };
 
@@ -141,14 +141,18 @@ int64_t pl_deadline_rel(const struct timespec *ts)
 
 /* ------------------------------------------------------------ misc */
 
-void pl_interrupted(void)
+int pl_interrupted(void)
 {
-    /* TODO(cancel, signals): act on a pending cancellation request or run
-     * deferred signal handlers here.  Until then the interrupt is simply
-     * consumed, so the next wait does not return at once. */
     vt_g *g = vt_self();
-    if (g)
-        vt_clear_interrupt(g);
+    if (!g)
+        return PL_INTR_NONE;
+    /* Clear first, then look: a pthread_kill/pthread_cancel that comes
+     * after this sets its state before interrupting again. */
+    vt_clear_interrupt(g);
+    int r = pl_signals_deliver(g);
+    if (pl_cancel_acts(pl_self_cancelhandling()))
+        pthread_exit(PTHREAD_CANCELED); /* ours: the first G's case too */
+    return r;
 }
 
 void pl_gext_lock(struct pl_gext *x)

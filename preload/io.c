@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "pl.h"
+#include "real.h"
 
 #ifndef RWF_NOWAIT
 #define RWF_NOWAIT 0x00000008
@@ -113,6 +114,10 @@ static long wait_ready(int fd, short ev, int opt, int64_t *deadline,
     switch (e) {
     case 0:
         return 0;
+    case EINTR:
+        /* pthread_kill / pthread_cancel: run handlers, act on a cancel;
+         * the call restarts unless a handler lacked SA_RESTART. */
+        return pl_interrupted() == PL_INTR_EINTR ? -EINTR : 0;
     case ETIMEDOUT:
         return -EAGAIN; /* what SO_RCVTIMEO / SO_SNDTIMEO give */
     case EPERM:
@@ -195,29 +200,40 @@ static long do_writev(int fd, const struct iovec *iov0, int n0)
     }
 }
 
+/* Every public wrapper below that POSIX makes a cancellation point: a
+ * thread that is not a G (or with vthread disabled) gets glibc's own
+ * function, which is one; a G checks on entry (pl_testcancel) and on every
+ * interrupted wait (wait_ready). */
+#define NOT_G_USE_REAL(call)                                                  \
+    do {                                                                      \
+        if (!parkable())                                                      \
+            return call;                                                      \
+        pl_testcancel();                                                      \
+    } while (0)
+
 PL_PUBLIC ssize_t read(int fd, void *buf, size_t count)
 {
+    NOT_G_USE_REAL(vt_real.read(fd, buf, count));
     struct iovec v = {buf, count};
-    if (!parkable())
-        return ret_errno(SYS(SYS_read, fd, buf, count));
     return ret_errno(do_readv(fd, &v, 1));
 }
 
 PL_PUBLIC ssize_t write(int fd, const void *buf, size_t count)
 {
+    NOT_G_USE_REAL(vt_real.write(fd, buf, count));
     struct iovec v = {(void *)buf, count};
-    if (!parkable())
-        return ret_errno(SYS(SYS_write, fd, buf, count));
     return ret_errno(do_writev(fd, &v, 1));
 }
 
 PL_PUBLIC ssize_t readv(int fd, const struct iovec *iov, int n)
 {
+    NOT_G_USE_REAL(vt_real.readv(fd, iov, n));
     return ret_errno(do_readv(fd, iov, n));
 }
 
 PL_PUBLIC ssize_t writev(int fd, const struct iovec *iov, int n)
 {
+    NOT_G_USE_REAL(vt_real.writev(fd, iov, n));
     return ret_errno(do_writev(fd, iov, n));
 }
 
@@ -233,8 +249,7 @@ PL_PUBLIC ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 /* pread/pwrite: regular files mostly; they may block on the disk. */
 PL_PUBLIC ssize_t pread(int fd, void *buf, size_t n, off_t off)
 {
-    if (!parkable())
-        return ret_errno(sys6(SYS_pread64, fd, (long)buf, (long)n, off, 0, 0));
+    NOT_G_USE_REAL(vt_real.pread64(fd, buf, n, off));
     vt_syscall_enter();
     long r = sys6(SYS_pread64, fd, (long)buf, (long)n, off, 0, 0);
     vt_syscall_exit();
@@ -245,8 +260,7 @@ PL_PUBLIC ssize_t pread64(int fd, void *buf, size_t n, off_t off)
 
 PL_PUBLIC ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
-    if (!parkable())
-        return ret_errno(sys6(SYS_pwrite64, fd, (long)buf, (long)n, off, 0, 0));
+    NOT_G_USE_REAL(vt_real.pwrite64(fd, buf, n, off));
     vt_syscall_enter();
     long r = sys6(SYS_pwrite64, fd, (long)buf, (long)n, off, 0, 0);
     vt_syscall_exit();
@@ -282,12 +296,14 @@ static long do_recvmsg(int fd, struct msghdr *msg, int flags)
 
 PL_PUBLIC ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
+    NOT_G_USE_REAL(vt_real.recvmsg(fd, msg, flags));
     return ret_errno(do_recvmsg(fd, msg, flags));
 }
 
 PL_PUBLIC ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
                            struct sockaddr *addr, socklen_t *alen)
 {
+    NOT_G_USE_REAL(vt_real.recvfrom(fd, buf, n, flags, addr, alen));
     struct iovec v = {buf, n};
     struct msghdr m = {.msg_name = addr, .msg_namelen = alen ? *alen : 0,
                        .msg_iov = &v, .msg_iovlen = 1};
@@ -361,12 +377,14 @@ static long do_sendmsg(int fd, const struct msghdr *msg0, int flags)
 
 PL_PUBLIC ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
+    NOT_G_USE_REAL(vt_real.sendmsg(fd, msg, flags));
     return ret_errno(do_sendmsg(fd, msg, flags));
 }
 
 PL_PUBLIC ssize_t sendto(int fd, const void *buf, size_t n, int flags,
                          const struct sockaddr *addr, socklen_t alen)
 {
+    NOT_G_USE_REAL(vt_real.sendto(fd, buf, n, flags, addr, alen));
     struct iovec v = {(void *)buf, n};
     struct msghdr m = {.msg_name = (void *)addr, .msg_namelen = alen,
                        .msg_iov = &v, .msg_iovlen = 1};
@@ -384,7 +402,8 @@ PL_PUBLIC ssize_t send(int fd, const void *buf, size_t n, int flags)
 PL_PUBLIC int accept4(int fd, struct sockaddr *addr, socklen_t *alen,
                       int flags)
 {
-    if (!parkable() || user_nonblocking(fd))
+    NOT_G_USE_REAL(vt_real.accept4(fd, addr, alen, flags));
+    if (user_nonblocking(fd))
         return (int)ret_errno(
             sys6(SYS_accept4, fd, (long)addr, (long)alen, flags, 0, 0));
     int64_t dl = 0;
@@ -413,8 +432,7 @@ PL_PUBLIC int accept(int fd, struct sockaddr *addr, socklen_t *alen)
  * call (loopback and refused connections return at once). */
 PL_PUBLIC int connect(int fd, const struct sockaddr *addr, socklen_t alen)
 {
-    if (!parkable())
-        return (int)ret_errno(SYS(SYS_connect, fd, addr, alen));
+    NOT_G_USE_REAL(vt_real.connect(fd, addr, alen));
     vt_syscall_enter();
     long r = SYS(SYS_connect, fd, addr, alen);
     vt_syscall_exit();
@@ -430,10 +448,12 @@ static int64_t ms_deadline(int timeout_ms)
 
 PL_PUBLIC int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
-    if (!parkable() || timeout == 0)
+    NOT_G_USE_REAL(vt_real.poll(fds, n, timeout));
+    if (timeout == 0)
         return (int)ret_errno(SYS(SYS_poll, fds, n, timeout));
     if (n == 0) { /* a sleep */
-        if (timeout > 0 && vt_sleep_until(ms_deadline(timeout)) == EINTR)
+        if (timeout > 0 && vt_sleep_until(ms_deadline(timeout)) == EINTR &&
+            pl_interrupted() != PL_INTR_NONE)
             return (int)ret_errno(-EINTR);
         if (timeout < 0)
             return (int)ret_errno(SYS(SYS_poll, fds, n, timeout));
@@ -449,9 +469,10 @@ PL_PUBLIC int poll(struct pollfd *fds, nfds_t n, int timeout)
                                (fds[0].events & POLLIN) ? POLLIN : POLLOUT, dl);
             if (e == ETIMEDOUT)
                 return 0;
-            if (e == EINTR)
+            /* poll is never restarted after a handler (SA_RESTART or not) */
+            if (e == EINTR && pl_interrupted() != PL_INTR_NONE)
                 return (int)ret_errno(-EINTR);
-            if (e == 0)
+            if (e == 0 || e == EINTR)
                 continue;
         }
         /* Several descriptors (or one we cannot poll): block as a system
@@ -481,13 +502,14 @@ PL_PUBLIC int __poll_chk(struct pollfd *fds, nfds_t n, int timeout,
 PL_PUBLIC int select(int n, fd_set *r, fd_set *w, fd_set *e,
                      struct timeval *tv)
 {
-    if (!parkable() || (tv && tv->tv_sec == 0 && tv->tv_usec == 0))
+    NOT_G_USE_REAL(vt_real.select(n, r, w, e, tv));
+    if (tv && tv->tv_sec == 0 && tv->tv_usec == 0)
         return (int)ret_errno(sys6(SYS_select, n, (long)r, (long)w, (long)e,
                                    (long)tv, 0));
     if (n == 0 && !r && !w && !e && tv) { /* a sleep */
         int64_t dl = vt_now() + (int64_t)tv->tv_sec * 1000000000 +
                      tv->tv_usec * 1000;
-        if (vt_sleep_until(dl) == EINTR)
+        if (vt_sleep_until(dl) == EINTR && pl_interrupted() != PL_INTR_NONE)
             return (int)ret_errno(-EINTR);
         tv->tv_sec = tv->tv_usec = 0;
         return 0;
@@ -502,7 +524,8 @@ PL_PUBLIC int select(int n, fd_set *r, fd_set *w, fd_set *e,
  * readable when it has events. */
 PL_PUBLIC int epoll_wait(int ep, struct epoll_event *ev, int max, int timeout)
 {
-    if (!parkable() || timeout == 0)
+    NOT_G_USE_REAL(vt_real.epoll_wait(ep, ev, max, timeout));
+    if (timeout == 0)
         return (int)ret_errno(
             sys6(SYS_epoll_wait, ep, (long)ev, max, timeout, 0, 0));
     int64_t dl = ms_deadline(timeout);
@@ -513,7 +536,7 @@ PL_PUBLIC int epoll_wait(int ep, struct epoll_event *ev, int max, int timeout)
         int e = vt_wait_fd(ep, POLLIN, dl);
         if (e == ETIMEDOUT)
             return 0;
-        if (e == EINTR)
+        if (e == EINTR && pl_interrupted() != PL_INTR_NONE)
             return (int)ret_errno(-EINTR);
         if (e == EPERM || e == EBADF) {
             vt_syscall_enter();
@@ -528,8 +551,12 @@ PL_PUBLIC int epoll_wait(int ep, struct epoll_event *ev, int max, int timeout)
 
 PL_PUBLIC int close(int fd)
 {
-    if (pl_on())
-        vt_fd_close(fd);
+    if (!pl_on())
+        return vt_real.close(fd);
+    vt_fd_close(fd);
+    if (!vt_self())
+        return vt_real.close(fd);
+    pl_testcancel();
     return (int)ret_errno(SYS(SYS_close, fd, 0, 0));
 }
 
@@ -551,7 +578,8 @@ PL_PUBLIC int dup3(int old, int newfd, int flags)
 
 PL_PUBLIC pid_t waitpid(pid_t pid, int *status, int options)
 {
-    if (!parkable() || (options & WNOHANG))
+    NOT_G_USE_REAL(vt_real.wait4(pid, status, options, NULL));
+    if (options & WNOHANG)
         return (pid_t)ret_errno(
             sys6(SYS_wait4, pid, (long)status, options, 0, 0, 0));
     vt_syscall_enter_block();
@@ -564,7 +592,8 @@ PL_PUBLIC pid_t wait(int *status) { return waitpid(-1, status, 0); }
 
 PL_PUBLIC pid_t wait4(pid_t pid, int *status, int options, struct rusage *ru)
 {
-    if (!parkable() || (options & WNOHANG))
+    NOT_G_USE_REAL(vt_real.wait4(pid, status, options, ru));
+    if (options & WNOHANG)
         return (pid_t)ret_errno(
             sys6(SYS_wait4, pid, (long)status, options, (long)ru, 0, 0));
     vt_syscall_enter_block();

@@ -27,6 +27,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -73,6 +74,8 @@ static inline bool pl_on(void)
 #define PL_PD_SELF 0x10
 #define PL_PD_TID 0x2d0
 #define PL_PD_CLEANUP 0x2f8           /* old-style _pthread_cleanup_buffer */
+#define PL_PD_CANCELHANDLING 0x308    /* int, bits below */
+#define PL_PD_RESULT 0x628
 #define PL_PD_STACKBLOCK 0x690
 #define PL_PD_STACKBLOCK_SIZE 0x698
 #define PL_PD_GUARDSIZE 0x6a0
@@ -92,6 +95,28 @@ static inline void *pl_self_pd(void)
     void *p;
     __asm__("movq %%fs:%c1, %0" : "=r"(p) : "i"(PL_PD_SELF));
     return p;
+}
+
+/* cancelhandling bits (glibc 2.36 nptl/descr.h). */
+#define PL_CANCELSTATE_BITMASK 0x01   /* 1 = PTHREAD_CANCEL_DISABLE */
+#define PL_CANCELTYPE_BITMASK 0x02    /* 1 = PTHREAD_CANCEL_ASYNCHRONOUS */
+#define PL_CANCELING_BITMASK 0x04
+#define PL_CANCELED_BITMASK 0x08
+#define PL_EXITING_BITMASK 0x10
+#define PL_TERMINATED_BITMASK 0x20
+/* glibc's cancel_enabled_and_canceled(). */
+static inline bool pl_cancel_acts(int ch)
+{
+    return (ch & (PL_CANCELSTATE_BITMASK | PL_CANCELED_BITMASK |
+                  PL_EXITING_BITMASK | PL_TERMINATED_BITMASK)) ==
+           PL_CANCELED_BITMASK;
+}
+/* The caller's cancelhandling (one load through %fs). */
+static inline int pl_self_cancelhandling(void)
+{
+    int t;
+    __asm__ volatile("movl %%fs:%c1, %0" : "=r"(t) : "i"(PL_PD_CANCELHANDLING));
+    return t;
 }
 
 static inline void pl_relax(void) { __asm__ volatile("pause" ::: "memory"); }
@@ -173,25 +198,61 @@ static inline bool pl_futex_clock_ok(clockid_t c)
  * passed the lock itself to the woken waiter. */
 #define PL_TOKEN_HANDOFF ((uintptr_t)1)
 
-/* An interruptible wait returned VT_PARK_INTERRUPTED / EINTR: consume the
- * interrupt.  The single place where cancellation and signal delivery will
- * act (not implemented in this layer yet: NOTES.md). */
-PL_HIDDEN void pl_interrupted(void);
+/* An interruptible wait returned VT_PARK_INTERRUPTED / EINTR (or is about
+ * to be entered): consume the interrupt, run the signal handlers pending on
+ * the calling G (signal.c: pthread_kill/pthread_sigqueue to a G that was
+ * not running), then act on a pending cancellation if it is enabled
+ * (does not return then: the G unwinds with PTHREAD_CANCELED).
+ * Returns what the wait should do:
+ *   PL_INTR_NONE     no handler ran: resume the wait (spurious interrupt,
+ *                    or a cancellation that is disabled)
+ *   PL_INTR_RESTART  handlers ran, all installed with SA_RESTART
+ *   PL_INTR_EINTR    a handler without SA_RESTART ran
+ * Condvar waits and mutex locks always resume; sleeps and sem_wait return
+ * EINTR whenever a handler ran (as the kernel does for nanosleep and
+ * futex waits); I/O restarts only for PL_INTR_RESTART.
+ * A condvar wait calls it after re-acquiring the mutex (POSIX: cleanup
+ * handlers run with the mutex held).  Must be called by a G (no-op
+ * otherwise). */
+enum { PL_INTR_NONE = 0, PL_INTR_RESTART = 1, PL_INTR_EINTR = 2 };
+PL_HIDDEN int pl_interrupted(void);
+/* A cancellation point's entry check: unwinds with PTHREAD_CANCELED when
+ * the caller has a pending, enabled cancellation (glibc's
+ * pthread_testcancel). */
+static inline void pl_testcancel(void)
+{
+    if (pl_unlikely(pl_cancel_acts(pl_self_cancelhandling())))
+        (void)pl_interrupted();
+}
+/* signal.c: runs the handlers pending on g that its current mask does not
+ * block (on the calling M, in g's context).  Returns PL_INTR_*. */
+PL_HIDDEN int pl_signals_deliver(vt_g *g);
 
 /* ------------------------------------------------------- per-G state */
 /* Lives in vt_g_ext(g) (VT_G_EXT_SIZE bytes, zeroed at G creation).
  * Owned by the G itself, except: `flags` is atomic; `lock` guards name,
  * policy, prio and affinity, which other threads may set
- * (pthread_setname_np(other), pthread_setschedparam(other), ...). */
+ * (pthread_setname_np(other), pthread_setschedparam(other), ...);
+ * `sigpend`/`sigqueued` are atomic and `sigval` is written by senders
+ * (pthread_sigqueue) before they set the pending bit. */
 #define PL_G_DETACHED 1u   /* pthread_detach ran (or created detached) */
 #define PL_G_NAMED 2u      /* name[] is set */
 #define PL_G_SCHED 4u      /* policy/prio recorded */
 #define PL_G_AFFINITY 8u   /* affinity recorded */
+#define PL_G_SIGMASK 16u   /* sigmask recorded (signal.c) */
 struct pl_gext {
     _Atomic unsigned flags;
     _Atomic int lock;               /* tiny spin lock, see pl_gext_lock */
     int policy, prio;
     _Atomic(vt_g *) joining;        /* the G this one is joining, or NULL */
+    /* Signals sent to this G (pthread_kill, pthread_sigqueue) while it was
+     * not running: bit (sig - 1); delivered by pl_interrupted (signal.c).
+     * sigval[] holds the value of a queued real-time signal (SIGRTMIN-2 ..
+     * 64 indexed from 32; one value per signal, not a queue). */
+    _Atomic uint64_t sigpend;
+    _Atomic uint64_t sigqueued;     /* bit set: sent with pthread_sigqueue */
+    uint64_t sigmask;               /* the G's own mask, if PL_G_SIGMASK */
+    union sigval sigval[33];
     char name[16];
     cpu_set_t affinity;
 };

@@ -104,6 +104,7 @@ static bool wait_validate(void *p)
 static int wait_slow(sem_t *s, int64_t deadline)
 {
     _Atomic uint64_t *d = &S(s)->data;
+    pl_testcancel(); /* the blocking path is a cancellation point (glibc) */
     atomic_fetch_add(d, ONE_WAITER);
     int err = 0;
     while (!try_take(d)) {
@@ -113,10 +114,17 @@ static int wait_slow(sem_t *s, int64_t deadline)
             err = ETIMEDOUT;
             break;
         }
+        /* A signal handler that ran ends the wait with EINTR whatever its
+         * SA_RESTART (Linux's sem_wait); nothing ran: wait on. */
         if (r == VT_PARK_INTERRUPTED) {
-            pl_interrupted();
-            err = EINTR;
-            break;
+            /* not counted as a waiter while a cancellation may unwind */
+            atomic_fetch_sub(d, ONE_WAITER);
+            int ir = pl_interrupted();
+            atomic_fetch_add(d, ONE_WAITER);
+            if (ir != PL_INTR_NONE) {
+                err = EINTR;
+                break;
+            }
         }
     }
     atomic_fetch_sub(d, ONE_WAITER);

@@ -33,13 +33,20 @@ static void ns_to_ts(int64_t ns, struct timespec *ts)
  * on EINTR stores the time left in *rem (if rem). */
 static int g_sleep(int64_t deadline, struct timespec *rem)
 {
+    pl_testcancel(); /* sleeps are cancellation points */
     if (deadline && deadline <= vt_now()) {
         vt_yield();
         return 0;
     }
-    if (vt_sleep_until(deadline) != EINTR)
-        return 0;
-    pl_interrupted();
+    /* An interrupt without a handler to run (a disabled cancellation)
+     * resumes the sleep; a handler that ran ends it with EINTR whatever
+     * its SA_RESTART, as the kernel's nanosleep does. */
+    for (;;) {
+        if (vt_sleep_until(deadline) != EINTR)
+            return 0;
+        if (pl_interrupted() != PL_INTR_NONE)
+            break;
+    }
     if (rem) {
         if (deadline)
             ns_to_ts(deadline - vt_now(), rem);

