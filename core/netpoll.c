@@ -154,6 +154,8 @@ int vt_wait_fd(int fd, short events, int64_t deadline)
     uint32_t seq = ld_acquire(&pd->seq);
     struct wait_ctx c = {(events & POLLOUT) ? &pd->wready : &pd->rready};
     xadd(&waiters, 1);
+    vt_set_wait_reason((events & POLLOUT) ? "descriptor writable"
+                                          : "descriptor readable");
     int r = vt_park(c.flag, consume_or_wait, NULL, &c, deadline,
                     VT_PARK_INTERRUPTIBLE, 0, NULL);
     xsub(&waiters, 1);

@@ -232,6 +232,7 @@ int vt_park(const void *addr, bool (*validate)(void *ctx),
         early = VT_PARK_INVALID;
     if (early >= 0) {
         vt_lock_release(&b->lock);
+        g->wait_reason = NULL;
         vt_rt_leave(m);
         return early;
     }
@@ -256,6 +257,7 @@ int vt_park(const void *addr, bool (*validate)(void *ctx),
     if (deadline)
         vt_timer_add(m->p, &g->timer, deadline, park_timeout);
     vt_park_self(g); /* returns on some M, P in P_RT */
+    g->wait_reason = NULL;
     vt_rt_leave(g->m);
     if (deadline)
         vt_timer_del(&g->timer);
@@ -403,6 +405,13 @@ bool vt_park_has_waiters(const void *addr)
 }
 
 void vt_parklot_init(void) {}
+
+void vt_set_wait_reason(const char *reason)
+{
+    vt_g *g = vt_tp_g();
+    if (g)
+        g->wait_reason = reason;
+}
 
 /* Fork child: every queued waiter belonged to a thread that is gone. */
 VT_HIDDEN void vt_parklot_reset(void);

@@ -149,6 +149,10 @@ static void chain(int s, siginfo_t *info, void *uc)
 static void handler(int s, siginfo_t *info, void *uc)
 {
     int e = errno;
+    if (vt_traceback_answer(uc)) { /* a dump asked for this M's stack */
+        errno = e;
+        return;
+    }
     vt_g *g = vt_tp_g();
     vt_m *m = g ? g->m : NULL;
     bool requested = m && xchg(&m->preempt_req, 0);

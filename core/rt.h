@@ -375,11 +375,13 @@ VT_HIDDEN void vt_preempt_init(void);
 VT_HIDDEN void vt_preempt_refresh(void);
 VT_HIDDEN void vt_preempt_request(vt_m *m);
 VT_HIDDEN void vt_preempt_fork_child(void);
+VT_HIDDEN int vt_preempt_signal(void);
 
 /* traceback.c */
 VT_HIDDEN void vt_traceback_init(void);
 VT_HIDDEN bool vt_traceback_on_crash(void);
 VT_HIDDEN void vt_traceback_dump(const char *why, vt_g *self, void *uc);
+VT_HIDDEN bool vt_traceback_answer(void *uc);
 
 /* crash.c */
 VT_HIDDEN void vt_crash_init(void);

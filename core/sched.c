@@ -1090,6 +1090,8 @@ int vt_join(vt_g *g, void **retval, int64_t deadline, bool poll_only)
             return EINVAL;
     } while (!atomic_compare_exchange_weak(&g->jstate, &s, s | J_JOINING));
     while (!(ld_acquire(&g->jstate) & J_EXITED)) {
+        if (!poll_only)
+            vt_set_wait_reason("thread join");
         int r = poll_only ? VT_PARK_TIMEOUT
                           : vt_park(&g->jstate, join_validate, NULL, g,
                                     deadline, VT_PARK_INTERRUPTIBLE, 0, NULL);
@@ -1152,6 +1154,7 @@ int vt_sleep_until(int64_t deadline)
         while (r == -EINTR);
         return 0;
     }
+    g->wait_reason = "sleep";
     int r = vt_park(&g->sleep_key, NULL, NULL, NULL, deadline,
                     VT_PARK_INTERRUPTIBLE, 0, NULL);
     return r == VT_PARK_INTERRUPTED ? EINTR : 0;

@@ -110,6 +110,44 @@ static void backtrace_parked(vt_g *g)
     backtrace_from((unw_context_t *)&uc);
 }
 
+/* A G running on another M: that M prints its own G's stack from its
+ * signal context, asked through the preemption signal (preempt.c calls
+ * vt_traceback_answer first thing).  One M at a time, 200 ms each. */
+static _Atomic(vt_m *) dump_m;
+static _Atomic int dump_done;
+
+bool vt_traceback_answer(void *uc)
+{
+    vt_g *g = vt_tp_g();
+    vt_m *m = g ? g->m : NULL;
+    if (!m || ld_acquire(&dump_m) != m)
+        return false;
+    outf("    (sampled on M%d, running G%llu)\n", m->id,
+         (unsigned long long)g->id);
+    backtrace_from((unw_context_t *)uc);
+    st_release(&dump_done, 1);
+    return true;
+}
+
+static void backtrace_running(vt_g *g)
+{
+    vt_m *m = g->m;
+    int sig = vt_preempt_signal();
+    if (!m || !sig) {
+        outf("    (on a CPU: no stack without a preemption signal)\n");
+        return;
+    }
+    st_release(&dump_done, 0);
+    st_release(&dump_m, m);
+    vt_sys3(SYS_tgkill, vt_sys0(SYS_getpid), m->tid, sig);
+    int64_t until = vt_now() + 200000000;
+    while (!ld_acquire(&dump_done) && vt_now() < until)
+        vt_arch_relax();
+    st_release(&dump_m, NULL);
+    if (!ld_acquire(&dump_done))
+        outf("    (on a CPU: its M did not answer)\n");
+}
+
 static const char *state_name(int s)
 {
     switch (s) {
@@ -138,9 +176,10 @@ void vt_traceback_dump(const char *why, vt_g *self, void *uc)
                 backtrace_from((unw_context_t *)uc);
             continue;
         }
+        const char *why = g->wait_reason;
         if (st == G_WAITING && g->wait_since)
-            outf("\nG%llu [waiting %.3f s on %p]:\n",
-                 (unsigned long long)g->id, (now - g->wait_since) / 1e9,
+            outf("\nG%llu [%s, %.3f s, on %p]:\n", (unsigned long long)g->id,
+                 why ? why : "waiting", (now - g->wait_since) / 1e9,
                  (void *)ld_relaxed(&g->waiter.addr));
         else if (st == G_RUNNING && g->m)
             outf("\nG%llu [running on M%d]:\n", (unsigned long long)g->id,
@@ -149,7 +188,7 @@ void vt_traceback_dump(const char *why, vt_g *self, void *uc)
             outf("\nG%llu [%s]:\n", (unsigned long long)g->id,
                  state_name(st));
         if (st == G_RUNNING || g->on_cpu) {
-            outf("    (on a CPU: no stack)\n");
+            backtrace_running(g);
         } else if (g->kind == GU_MAIN && !g->sp) {
             outf("    (no saved context)\n");
         } else {

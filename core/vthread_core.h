@@ -191,6 +191,11 @@ struct vt_unpark_info {
     bool more_waiters;     /* waiters remain on the address after this one */
     uintptr_t token;       /* the woken waiter's park token */
 };
+/* Names what the calling G is about to wait for ("mutex", "condition
+ * variable", ...), shown by VTHREAD_TRACEBACK dumps; a static string.
+ * Cleared when the park returns.  No-op for a non-G. */
+VT_HIDDEN void vt_set_wait_reason(const char *reason);
+
 /* Wakes the oldest waiter on addr, if any.  callback(ctx, info) runs with
  * the queue locked, after the waiter was dequeued (or with woken = 0 when
  * there was none), and returns the token handed to the woken waiter.

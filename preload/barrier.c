@@ -115,7 +115,9 @@ PL_PUBLIC int pthread_barrier_wait(pthread_barrier_t *b)
      * (it unparks after publishing the new generation, and a fast thread
      * may already wait in the next round): wait until our generation
      * really ended. */
-    while (wait_validate(&x))
+    while (wait_validate(&x)) {
+        vt_set_wait_reason("barrier");
         vt_park(b, wait_validate, NULL, &x, 0, 0, 0, NULL);
+    }
     return 0;
 }

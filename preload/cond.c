@@ -173,6 +173,7 @@ static int wait_ours(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
         .tag = (uintptr_t)m | (pl_mutex_is_ours(m) ? 0 : TAG_FOREIGN),
     };
     int64_t deadline = abstime ? pl_deadline_abs(clk, abstime) : 0;
+    vt_set_wait_reason("condition variable");
     int r = vt_park(c, wait_validate, wait_before_sleep, &x, deadline,
                     VT_PARK_INTERRUPTIBLE, 0, NULL);
     if (x.err)

@@ -119,6 +119,7 @@ static int word_lock_slow(_Atomic int *w, int64_t deadline)
         if (!start)
             start = (uintptr_t)vt_now() | 1; /* never 0: see PL_TOKEN_* */
         uintptr_t tok = 0;
+        vt_set_wait_reason("mutex");
         int r = vt_park(w, lock_validate, NULL, w, deadline, 0, start, &tok);
         if (r == VT_PARK_WOKEN && tok == PL_TOKEN_HANDOFF) {
             atomic_thread_fence(memory_order_acquire);

@@ -60,6 +60,7 @@ static int once_slow(_Atomic int *w, void (*init)(void))
             return 0;
         }
         struct { _Atomic int *w; int seen; } x = {w, s};
+        vt_set_wait_reason("pthread_once");
         vt_park(w, once_validate, NULL, &x, 0, 0, 0, NULL);
     }
 }

@@ -227,6 +227,10 @@ static inline void pl_testcancel(void)
 /* signal.c: runs the handlers pending on g that its current mask does not
  * block (on the calling M, in g's context).  Returns PL_INTR_*. */
 PL_HIDDEN int pl_signals_deliver(vt_g *g);
+/* The calling OS thread's blocked set, and recording a mask as a G's own
+ * when it has none (signal.c). */
+PL_HIDDEN uint64_t pl_signals_thread_mask(void);
+PL_HIDDEN void pl_signals_adopt(vt_g *g, uint64_t m);
 
 /* ------------------------------------------------------- per-G state */
 /* Lives in vt_g_ext(g) (VT_G_EXT_SIZE bytes, zeroed at G creation).

@@ -175,6 +175,7 @@ static int rdlock(pthread_rwlock_t *rw, int64_t deadline, bool try)
             if (!atomic_compare_exchange_weak(st(rw), &s, s | RPARK))
                 continue;
         }
+        vt_set_wait_reason("rwlock (read)");
         if (vt_park(rkey(rw), rd_validate, NULL, rw, deadline, 0, 0, NULL) ==
             VT_PARK_TIMEOUT)
             return ETIMEDOUT;
@@ -207,6 +208,7 @@ static int wrlock(pthread_rwlock_t *rw, int64_t deadline, bool try)
             if (!atomic_compare_exchange_weak(st(rw), &s, s | WPARK))
                 continue;
         }
+        vt_set_wait_reason("rwlock (write)");
         if (vt_park(wkey(rw), wr_validate, NULL, rw, deadline, 0, 0, NULL) ==
             VT_PARK_TIMEOUT) {
             writer_gave_up(rw);

@@ -108,6 +108,7 @@ static int wait_slow(sem_t *s, int64_t deadline)
     atomic_fetch_add(d, ONE_WAITER);
     int err = 0;
     while (!try_take(d)) {
+        vt_set_wait_reason("semaphore");
         int r = vt_park(s, wait_validate, NULL, s, deadline,
                         VT_PARK_INTERRUPTIBLE, 0, NULL);
         if (r == VT_PARK_TIMEOUT) {

@@ -77,6 +77,20 @@ static uint64_t g_mask(vt_g *g)
     return (atomic_load(&x->flags) & PL_G_SIGMASK) ? x->sigmask : m_blocked();
 }
 
+uint64_t pl_signals_thread_mask(void) { return m_blocked(); }
+
+/* Records mask m as g's own if g has none yet: the first G, whose mask was
+ * set before it was a G, adopts its OS thread's mask when it becomes one
+ * (afterwards the M it runs on may carry another G's mask). */
+void pl_signals_adopt(vt_g *g, uint64_t m)
+{
+    struct pl_gext *x = pl_gext(g);
+    if (atomic_load(&x->flags) & PL_G_SIGMASK)
+        return;
+    x->sigmask = m;
+    atomic_fetch_or(&x->flags, PL_G_SIGMASK);
+}
+
 int pl_signals_deliver(vt_g *g)
 {
     struct pl_gext *x = pl_gext(g);

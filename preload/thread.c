@@ -108,12 +108,20 @@ PL_PUBLIC int pthread_create(pthread_t *th, const pthread_attr_t *attr,
     /* A new thread inherits its creator's scheduling (PTHREAD_INHERIT_SCHED)
      * and affinity, as NPTL threads inherit them from the kernel task. */
     vt_g *self = vt_self();
-    if (self && (atomic_load(&pl_gext(self)->flags) & PL_G_SIGMASK) &&
-        !sa.sigmask) {
-        /* the creator's own mask (signal.c), as a new thread inherits its
-         * creator's; core applies it at the G's start */
+    /* The creator's mask: its recorded one, or — a thread that is not a G
+     * yet (the first pthread_create starts the runtime) — its OS thread's,
+     * read here while it still runs on its own thread. */
+    uint64_t creator_mask = self && (atomic_load(&pl_gext(self)->flags) &
+                                     PL_G_SIGMASK)
+                                ? pl_gext(self)->sigmask
+                                : pl_signals_thread_mask();
+    bool creator_unrecorded = !self || !(atomic_load(&pl_gext(self)->flags) &
+                                         PL_G_SIGMASK);
+    if (!sa.sigmask) {
+        /* a new thread inherits its creator's mask; core applies it at
+         * the G's start */
         st.flags |= PL_G_SIGMASK;
-        st.sigmask = pl_gext(self)->sigmask;
+        st.sigmask = creator_mask;
         sigemptyset(&mask);
         memcpy(&mask, &st.sigmask, sizeof st.sigmask);
         sa.sigmask = &mask;
@@ -146,6 +154,10 @@ PL_PUBLIC int pthread_create(pthread_t *th, const pthread_attr_t *attr,
     int err = vt_spawn(&g, fn, arg, &sa);
     if (err)
         return err;
+    /* The caller may have just become the first G: its mask is now its
+     * own, not whatever M it runs on later. */
+    if (creator_unrecorded && vt_self())
+        pl_signals_adopt(vt_self(), creator_mask);
     if (detached) {
         atomic_fetch_or(&pl_gext(g)->flags, PL_G_DETACHED);
         vt_detach(g);
