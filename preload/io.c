@@ -33,6 +33,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -545,6 +546,102 @@ PL_PUBLIC int epoll_wait(int ep, struct epoll_event *ev, int max, int timeout)
             return (int)ret_errno(r);
         }
     }
+}
+
+/* With no signal mask to install these are poll and epoll_wait; with one,
+ * the mask must be in force exactly while the call waits, which only the
+ * kernel can do: they then block as system calls (sysmon hands the P on). */
+PL_PUBLIC int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
+                    const sigset_t *mask)
+{
+    if (!mask && parkable()) {
+        int ms = -1;
+        if (ts) {
+            if (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)
+                return (int)ret_errno(-EINVAL);
+            int64_t t = (int64_t)ts->tv_sec * 1000 +
+                        (ts->tv_nsec + 999999) / 1000000;
+            ms = t > 0x7fffffff ? 0x7fffffff : (int)t;
+        }
+        return poll(fds, n, ms);
+    }
+    if (parkable())
+        pl_testcancel();
+    struct timespec copy, *tp = NULL;
+    if (ts) {
+        copy = *ts; /* the kernel updates it */
+        tp = &copy;
+    }
+    vt_syscall_enter();
+    long r = sys6(SYS_ppoll, (long)fds, (long)n, (long)tp, (long)mask, 8, 0);
+    vt_syscall_exit();
+    return (int)ret_errno(r);
+}
+
+PL_PUBLIC int epoll_pwait(int ep, struct epoll_event *ev, int max,
+                          int timeout, const sigset_t *mask)
+{
+    if (!mask)
+        return epoll_wait(ep, ev, max, timeout);
+    if (parkable())
+        pl_testcancel();
+    vt_syscall_enter();
+    long r = sys6(SYS_epoll_pwait, ep, (long)ev, max, timeout, (long)mask, 8);
+    vt_syscall_exit();
+    return (int)ret_errno(r);
+}
+
+PL_PUBLIC int pselect(int n, fd_set *r, fd_set *w, fd_set *e,
+                      const struct timespec *ts, const sigset_t *mask)
+{
+    if (parkable())
+        pl_testcancel();
+    struct timespec copy, *tp = NULL;
+    if (ts) {
+        copy = *ts;
+        tp = &copy;
+    }
+    /* the kernel's sixth argument: {mask, size} */
+    struct { const sigset_t *ss; size_t len; } m6 = {mask, 8};
+    vt_syscall_enter();
+    long res = sys6(SYS_pselect6, n, (long)r, (long)w, (long)e, (long)tp,
+                    (long)&m6);
+    vt_syscall_exit();
+    return (int)ret_errno(res);
+}
+
+/* Several messages at once: block as system calls. */
+PL_PUBLIC int recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags,
+                       struct timespec *ts)
+{
+    if (parkable())
+        pl_testcancel();
+    vt_syscall_enter();
+    long r = sys6(SYS_recvmmsg, fd, (long)v, n, flags, (long)ts, 0);
+    vt_syscall_exit();
+    return (int)ret_errno(r);
+}
+
+PL_PUBLIC int sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
+{
+    if (parkable())
+        pl_testcancel();
+    vt_syscall_enter();
+    long r = sys6(SYS_sendmmsg, fd, (long)v, n, flags, 0, 0);
+    vt_syscall_exit();
+    return (int)ret_errno(r);
+}
+
+/* A blocking flock may wait for as long as another process likes: hand
+ * the P away at once (the pessimistic path). */
+PL_PUBLIC int flock(int fd, int op)
+{
+    if (!parkable() || (op & LOCK_NB))
+        return (int)ret_errno(SYS(SYS_flock, fd, op, 0));
+    vt_syscall_enter_block();
+    long r = SYS(SYS_flock, fd, op, 0);
+    vt_syscall_exit();
+    return (int)ret_errno(r);
 }
 
 /* ---------------------------------------------------- close, dup2, dup3 */

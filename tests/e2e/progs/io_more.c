@@ -9,6 +9,8 @@
  *    while 2,000 other threads start, work and finish;
  *  - SO_RCVTIMEO: recv times out with EAGAIN after the timeout;
  *  - connect to a closed loopback port: ECONNREFUSED;
+ *  - ppoll / epoll_pwait / pselect (with and without a signal mask) and
+ *    sendmmsg / recvmmsg;
  *  - a thread-per-connection echo server: 1,000 client threads connect to
  *    it (2,000 threads in all), each sends 10 messages and checks the echo;
  *    while every connection is open, the number of OS threads is written
@@ -20,9 +22,13 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <poll.h>
 #include <pty.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/select.h>
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -210,6 +216,77 @@ static void test_rcvtimeo_and_refused(void)
     printf("connect to a closed port: ECONNREFUSED\n");
 }
 
+/* --------------------------------------- ppoll, epoll_pwait, pselect, mmsg */
+
+static int pf[2];
+static void *late_writer(void *arg)
+{
+    sleep_ms(20);
+    CHECK(write(pf[1], "ab", 2) == 2);
+    return arg;
+}
+
+static void test_poll_family(void)
+{
+    CHECK_SYS(pipe(pf));
+    pthread_t t;
+    CHECK_OK(pthread_create(&t, NULL, late_writer, NULL));
+    struct pollfd p = {pf[0], POLLIN, 0};
+    struct timespec ts = {5, 0};
+    CHECK_EQ(ppoll(&p, 1, &ts, NULL), 1); /* waits ~20 ms */
+    CHECK(p.revents & POLLIN);
+    CHECK_OK(pthread_join(t, NULL));
+    char buf[2];
+    read_all(pf[0], buf, 2);
+
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = pf[0]}, out;
+    CHECK_SYS(epoll_ctl(ep, EPOLL_CTL_ADD, pf[0], &ev));
+    sigset_t none;
+    sigemptyset(&none);
+    CHECK_OK(pthread_create(&t, NULL, late_writer, NULL));
+    CHECK_EQ(epoll_pwait(ep, &out, 1, 5000, &none), 1);
+    CHECK_EQ(out.data.fd, pf[0]);
+    CHECK_OK(pthread_join(t, NULL));
+    read_all(pf[0], buf, 2);
+    close(ep);
+
+    fd_set rs;
+    FD_ZERO(&rs);
+    FD_SET(pf[0], &rs);
+    struct timespec to = {0, 30000000};
+    int64_t t0 = now_ns();
+    CHECK_EQ(pselect(pf[0] + 1, &rs, NULL, NULL, &to, &none), 0);
+    CHECK(now_ns() - t0 >= 25000000);
+    close(pf[0]);
+    close(pf[1]);
+
+    int sv[2];
+    CHECK_SYS(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv));
+    char m1[] = "one", m2[] = "two";
+    struct iovec iv[2] = {{m1, 3}, {m2, 3}};
+    struct mmsghdr mm[2];
+    memset(mm, 0, sizeof mm);
+    mm[0].msg_hdr.msg_iov = &iv[0];
+    mm[0].msg_hdr.msg_iovlen = 1;
+    mm[1].msg_hdr.msg_iov = &iv[1];
+    mm[1].msg_hdr.msg_iovlen = 1;
+    CHECK_EQ(sendmmsg(sv[0], mm, 2, 0), 2);
+    char r1[8] = {0}, r2[8] = {0};
+    struct iovec rv[2] = {{r1, 8}, {r2, 8}};
+    struct mmsghdr rm[2];
+    memset(rm, 0, sizeof rm);
+    rm[0].msg_hdr.msg_iov = &rv[0];
+    rm[0].msg_hdr.msg_iovlen = 1;
+    rm[1].msg_hdr.msg_iov = &rv[1];
+    rm[1].msg_hdr.msg_iovlen = 1;
+    CHECK_EQ(recvmmsg(sv[1], rm, 2, 0, NULL), 2);
+    CHECK(!strcmp(r1, "one") && !strcmp(r2, "two"));
+    close(sv[0]);
+    close(sv[1]);
+    printf("ppoll, epoll_pwait, pselect, sendmmsg/recvmmsg: as the kernel\n");
+}
+
 /* --------------------------------------------------------- echo server */
 
 enum { CONNS = 1000, MSGS = 10, MSGLEN = 64 };
@@ -334,6 +411,7 @@ int main(int argc, char **argv)
     test_fifo();
     test_flock();
     test_rcvtimeo_and_refused();
+    test_poll_family();
     test_echo();
     return 0;
 }
