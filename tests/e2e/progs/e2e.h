@@ -196,4 +196,36 @@ static inline void sleep_ms(int64_t ms)
         }                                                                  \
     } while (0)
 
+
+/* Blocking I/O helpers: the whole buffer, retrying after EINTR. */
+__attribute__((unused))
+static void write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            FAIL("write(%d): %s", fd, w < 0 ? strerror(errno) : "0");
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+__attribute__((unused))
+static void read_all(int fd, void *buf, size_t n)
+{
+    char *p = buf;
+    while (n > 0) {
+        ssize_t r = read(fd, p, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            FAIL("read(%d): %s", fd, r < 0 ? strerror(errno) : "EOF");
+        p += r;
+        n -= (size_t)r;
+    }
+}
+
 #endif /* E2E_H */

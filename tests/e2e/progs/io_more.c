@@ -35,17 +35,6 @@
 #include <sys/stat.h>
 
 /* Reads exactly n bytes (blocking). */
-static void read_all(int fd, void *buf, size_t n)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = read(fd, (char *)buf + got, n - got);
-        if (r <= 0)
-            FAIL("read: %zd (%s)", r, strerror(errno));
-        got += (size_t)r;
-    }
-}
-
 /* ----------------------------------------------------------------- pty */
 
 static int pty_master, pty_slave;

@@ -31,20 +31,6 @@ static int getfl(int fd)
     return f;
 }
 
-static void write_all(int fd, const void *buf, size_t n)
-{
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            FAIL("write(%d): %s", fd, w < 0 ? strerror(errno) : "0");
-        p += w;
-        n -= (size_t)w;
-    }
-}
-
 /* ---------------------------------------------------- the child */
 
 #define CHILD_IN_CHUNK 1000
