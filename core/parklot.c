@@ -404,8 +404,6 @@ bool vt_park_has_waiters(const void *addr)
     return any;
 }
 
-void vt_parklot_init(void) {}
-
 void vt_set_wait_reason(const char *reason)
 {
     vt_g *g = vt_tp_g();

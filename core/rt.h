@@ -217,6 +217,10 @@ struct vt_m {
     vt_m *schedlink;         /* idle-M list, guarded by sched.lock */
     vt_m *allnext;           /* all Ms, append-only */
     uint32_t fastrand;
+    /* The kernel signal mask vthread last set on this thread; owned by
+     * code running on this M (vt_set_thread_sigmask, g_main). */
+    sigset_t kmask;
+    bool kmask_known;
 };
 
 /* -------------------------------------------------------------------- P */
@@ -332,7 +336,6 @@ VT_HIDDEN void vt_park_self(vt_g *g);     /* g is G_WAITING: switch away */
 VT_HIDDEN void vt_wakep(void);
 VT_HIDDEN void vt_handoffp(vt_p *p);
 VT_HIDDEN void vt_start(void);
-VT_HIDDEN vt_g *vt_current_g(void);       /* incl. non-G => NULL */
 VT_HIDDEN int64_t vt_sched_next_timer(void);
 
 /* tls.c */
@@ -358,7 +361,6 @@ VT_HIDDEN bool vt_timer_del(vt_timer *t);
 VT_HIDDEN int vt_timers_run(vt_p *on, vt_p *runner, int64_t now);
 
 /* parklot.c */
-VT_HIDDEN void vt_parklot_init(void);
 VT_HIDDEN void vt_waiter_interrupt(vt_g *g);
 
 /* netpoll.c */

@@ -283,6 +283,7 @@ static void switch_to_g0(vt_m *m, vt_g *from)
 /* g0 -> g, then back on g0 when some G of this M has nothing to run. */
 static void execute(vt_m *m, vt_g *g)
 {
+    VT_ASSERT(m->p && ld_relaxed(&g->status) == G_RUNNABLE);
     while (ld_acquire((_Atomic int *)&g->on_cpu))
         vt_arch_relax();
     g->on_cpu = 1;
@@ -630,8 +631,6 @@ static void m_loop(void *arg)
 
 /* ------------------------------------------------- the G side of things */
 
-vt_g *vt_current_g(void) { return vt_tp_g(); }
-
 /* The G lost its P (sysmon took it while it was blocked) or gave it away:
  * get one, or queue ourselves and let this M idle. */
 static vt_m *reacquire(vt_g *g)
@@ -672,6 +671,8 @@ vt_m *vt_rt_enter(vt_g *g)
 void vt_rt_leave(vt_m *m)
 {
     vt_g *g = m->curg;
+    VT_ASSERT(g->rt_depth > 0);
+    VT_ASSERT(ld_relaxed(&m->p->status) == P_STATUS(m->id, P_RT));
     if (--g->rt_depth == 0)
         st_release(&m->p->status, P_STATUS(m->id, P_USER));
 }
@@ -742,6 +743,8 @@ void vt_park_self(vt_g *g)
 {
     vt_m *m = g->m;
     vt_p *p = m->p;
+    VT_ASSERT(p && ld_relaxed(&p->status) == P_STATUS(m->id, P_RT));
+    VT_ASSERT(g->nlocks == 0); /* never switch away holding a runtime lock */
     xadd(&p->schedtick, 1);
     vt_g *next = find_local(p);
     if (next)
@@ -752,10 +755,36 @@ void vt_park_self(vt_g *g)
 
 /* ------------------------------------------------------------ G entry */
 
+/* Sets m's kernel mask to *set unless vthread already did (see
+ * vt_set_thread_sigmask).  Runs on m. */
+static void m_set_mask(vt_m *m, const sigset_t *set)
+{
+    if (m->kmask_known && !memcmp(&m->kmask, set, sizeof *set))
+        return;
+    vt_sys4(SYS_rt_sigprocmask, SIG_SETMASK, set, NULL, 8);
+    m->kmask = *set;
+    m->kmask_known = true;
+}
+
+void vt_set_thread_sigmask(const sigset_t *set)
+{
+    vt_g *g = vt_tp_g();
+    if (!g) {
+        vt_sys4(SYS_rt_sigprocmask, SIG_SETMASK, set, NULL, 8);
+        return;
+    }
+    g->m->kmask_known = false; /* force: the caller wants it set now */
+    m_set_mask(g->m, set);
+}
+
 static void g_main(void *arg)
 {
     vt_g *g = arg;
     vt_rt_leave(g->m);
+    /* The mask the creator asked for, on the OS thread before any of the
+     * G's code runs (masks follow the M: docs/compatibility.md). */
+    if (g->has_start_mask)
+        m_set_mask(g->m, &g->start_mask);
     vt_tls_start_g(g);
     /* An unwind buffer like NPTL's start_thread installs: glibc's own
      * pthread_exit (and cancellation) unwinds the G's frames, running
@@ -1134,12 +1163,11 @@ void vt_yield(void)
         vt_sys0(SYS_sched_yield);
         return;
     }
-    vt_m *m = vt_rt_enter(g);
+    vt_rt_enter(g);
     st_release(&g->status, G_RUNNABLE);
     globrunqput(g);
     vt_park_self(g);
     vt_rt_leave(g->m);
-    (void)m;
 }
 
 int vt_sleep_until(int64_t deadline)
@@ -1262,7 +1290,6 @@ bool vt_runtime_init(void)
                         "not allow wrfsbase (no HWCAP2_FSGSBASE)");
     vt_stack_init();
     vt_tls_init();
-    vt_parklot_init();
     st_release(&init_done, 1);
     return !vt_cfg.disabled;
 }

@@ -103,10 +103,6 @@ bool vt_timer_del(vt_timer *t)
             vt_lock_release(&p->tlock);
             continue;
         }
-        if (t->index < 0) { /* its callback is running: we held the lock */
-            vt_lock_release(&p->tlock);
-            continue;
-        }
         remove_at(p, t->index);
         t->owner = NULL;
         set_timer0(p);

@@ -121,6 +121,13 @@ VT_HIDDEN int vt_detach(vt_g *g);
 /* True once g has called vt_exit (a zombie or exiting). */
 VT_HIDDEN bool vt_g_exited(vt_g *g);
 
+/* Sets the calling OS thread's kernel signal mask (raw system call, errno
+ * untouched).  For a G, the M remembers it, so that a G starting on this
+ * M with the same mask (vt_spawn_attr.sigmask, applied by core before the
+ * G's start routine) costs no system call.  Every change of an M's mask
+ * by the preload layer must go through here, or the memory goes stale. */
+VT_HIDDEN void vt_set_thread_sigmask(const sigset_t *set);
+
 /* Gives up the processor: the caller goes to the back of the global run
  * queue so every runnable G runs before it.  No-op for a non-G. */
 VT_HIDDEN void vt_yield(void);

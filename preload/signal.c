@@ -101,8 +101,10 @@ int pl_signals_deliver(vt_g *g)
     if (deliverable && (atomic_load(&x->flags) & PL_G_SIGMASK)) {
         /* this M now runs the G: give it the G's mask, so the kernel does
          * not hold the signal for the M's */
-        uint64_t m = x->sigmask;
-        syscall(SYS_rt_sigprocmask, SIG_SETMASK, &m, NULL, 8);
+        sigset_t m;
+        sigemptyset(&m);
+        memcpy(&m, &x->sigmask, sizeof x->sigmask);
+        vt_set_thread_sigmask(&m);
     }
     int r = PL_INTR_NONE;
     while (deliverable) {
@@ -214,7 +216,10 @@ static int g_sigmask(vt_g *g, int how, const sigset_t *set, sigset_t *old)
     uint64_t nw = how == SIG_BLOCK ? cur | s : how == SIG_UNBLOCK ? cur & ~s : s;
     x->sigmask = nw;
     atomic_fetch_or(&x->flags, PL_G_SIGMASK);
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &nw, NULL, 8);
+    sigset_t k;
+    sigemptyset(&k);
+    memcpy(&k, &nw, sizeof nw);
+    vt_set_thread_sigmask(&k);
     after_mask_change();
     return 0;
 }

@@ -118,8 +118,8 @@ PL_PUBLIC int pthread_create(pthread_t *th, const pthread_attr_t *attr,
     bool creator_unrecorded = !self || !(atomic_load(&pl_gext(self)->flags) &
                                          PL_G_SIGMASK);
     if (!sa.sigmask) {
-        /* a new thread inherits its creator's mask; core applies it at
-         * the G's start */
+        /* a new thread inherits its creator's mask; core installs it on
+         * the OS thread before the start routine (g_main) */
         st.flags |= PL_G_SIGMASK;
         st.sigmask = creator_mask;
         sigemptyset(&mask);

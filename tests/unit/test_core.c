@@ -239,6 +239,33 @@ START_TEST(yield_storm_no_deadlock)
 }
 END_TEST
 
+/* vt_spawn_attr.sigmask is installed on the OS thread before the start
+ * routine, whichever M runs the G and whatever mask the M had before. */
+static void *report_usr1_blocked(void *arg)
+{
+    sigset_t cur;
+    syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &cur, 8);
+    return (void *)(uintptr_t)(sigismember(&cur, SIGUSR1) == 1);
+}
+
+START_TEST(start_mask_applied)
+{
+    init_rt();
+    sigset_t with, without;
+    sigemptyset(&with);
+    sigaddset(&with, SIGUSR1);
+    sigemptyset(&without);
+    for (int i = 0; i < 200; i++) {
+        bool block = i % 3 != 0;
+        struct vt_spawn_attr a = {.guard_size = 4096,
+                                  .sigmask = block ? &with : &without};
+        vt_g *g;
+        ck_assert_int_eq(vt_spawn(&g, report_usr1_blocked, NULL, &a), 0);
+        ck_assert_ptr_eq(join(g), (void *)(uintptr_t)block);
+    }
+}
+END_TEST
+
 /* ---------------------------------------------- TLS and errno per G */
 
 static __thread long tls_value = 42;
@@ -1106,6 +1133,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, join_errors);
     tcase_add_test(tc, join_timeout_and_poll);
     tcase_add_test(tc, yield_storm_no_deadlock);
+    tcase_add_test(tc, start_mask_applied);
     tcase_add_test(tc, tls_errno_isolated_across_migration);
     tcase_add_test(tc, ctype_and_locale_in_fresh_and_recycled_g);
     tcase_add_test(tc, tls_dlopen_initial_exec_with_live_gs);
