@@ -131,6 +131,13 @@ static long wait_ready(int fd, short ev, int opt, int64_t *deadline,
 
 /* --------------------------------------------------------- read, write */
 
+/* A blocking write that fails after writing some bytes reports the bytes,
+ * as the kernel does; with none written, the error. */
+static long written_or(size_t total, long err)
+{
+    return total ? (long)total : err;
+}
+
 static long do_readv(int fd, const struct iovec *iov, int n)
 {
     if (!parkable())
@@ -185,7 +192,7 @@ static long do_writev(int fd, const struct iovec *iov0, int n0)
             vt_syscall_enter();
             r = SYS(SYS_writev, fd, iov, n);
             vt_syscall_exit();
-            return r < 0 ? (total ? (long)total : r) : (long)(total + r);
+            return r < 0 ? written_or(total, r) : (long)(total + r);
         }
         if (r > 0) {
             total += (size_t)r;
@@ -194,10 +201,10 @@ static long do_writev(int fd, const struct iovec *iov0, int n0)
             continue;
         }
         if (r != -EAGAIN)
-            return total ? (long)total : r;
+            return written_or(total, r);
         r = wait_ready(fd, POLLOUT, SO_SNDTIMEO, &dl, &blocking);
         if (r < 0)
-            return total ? (long)total : r;
+            return written_or(total, r);
     }
 }
 
@@ -356,7 +363,7 @@ static long do_sendmsg(int fd, const struct msghdr *msg0, int flags)
             vt_syscall_enter();
             r = SYS(SYS_sendmsg, fd, &msg, flags);
             vt_syscall_exit();
-            return r < 0 ? (total ? (long)total : r) : (long)(total + r);
+            return r < 0 ? written_or(total, r) : (long)(total + r);
         }
         r = SYS(SYS_sendmsg, fd, &msg, flags | MSG_DONTWAIT);
         if (r >= 0) {
@@ -369,10 +376,10 @@ static long do_sendmsg(int fd, const struct msghdr *msg0, int flags)
             continue;
         }
         if (r != -EAGAIN)
-            return total ? (long)total : r;
+            return written_or(total, r);
         r = wait_ready(fd, POLLOUT, SO_SNDTIMEO, &dl, &blocking);
         if (r < 0)
-            return total ? (long)total : r;
+            return written_or(total, r);
     }
 }
 
