@@ -221,6 +221,7 @@ struct vt_m {
      * code running on this M (vt_set_thread_sigmask, g_main). */
     sigset_t kmask;
     bool kmask_known;
+    unsigned routed_gen;     /* vt_sched.routed_gen its mask reflects */
 };
 
 /* -------------------------------------------------------------------- P */
@@ -311,6 +312,12 @@ struct vt_sched {
 
     pthread_t sysmon;
     _Atomic int sysmon_wake; /* futex: sysmon sleeps on it */
+    _Atomic int route_req;   /* vt_signal_defer asked sysmon to route */
+
+    /* Signals no M blocks in the kernel (vt_signal_set_routed); bumping
+     * routed_gen makes every M re-strip its mask at its next switch. */
+    _Atomic uint64_t routed;
+    _Atomic unsigned routed_gen;
 };
 
 VT_HIDDEN extern struct vt_sched vt_sched;
@@ -377,7 +384,6 @@ VT_HIDDEN void vt_preempt_init(void);
 VT_HIDDEN void vt_preempt_refresh(void);
 VT_HIDDEN void vt_preempt_request(vt_m *m);
 VT_HIDDEN void vt_preempt_fork_child(void);
-VT_HIDDEN int vt_preempt_signal(void);
 
 /* traceback.c */
 VT_HIDDEN void vt_traceback_init(void);

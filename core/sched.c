@@ -251,6 +251,7 @@ static vt_g *runqsteal(vt_p *p, vt_p *victim, bool take_next)
 /* Switches from `from` (on this M, P in P_RT) to `to` (popped from a run
  * queue).  Returns when `from` runs again, possibly on another M. */
 static void switch_to_g0(vt_m *m, vt_g *from);
+static inline void m_sync_routed(vt_m *m);
 
 static void switch_g(vt_m *m, vt_g *from, vt_g *to)
 {
@@ -266,6 +267,7 @@ static void switch_g(vt_m *m, vt_g *from, vt_g *to)
         switch_to_g0(m, from);
         return;
     }
+    m_sync_routed(m);
     to->on_cpu = 1;
     to->m = m;
     m->curg = to;
@@ -286,6 +288,7 @@ static void execute(vt_m *m, vt_g *g)
     VT_ASSERT(m->p && ld_relaxed(&g->status) == G_RUNNABLE);
     while (ld_acquire((_Atomic int *)&g->on_cpu))
         vt_arch_relax();
+    m_sync_routed(m);
     g->on_cpu = 1;
     g->m = m;
     m->curg = g;
@@ -759,11 +762,106 @@ void vt_park_self(vt_g *g)
  * vt_set_thread_sigmask).  Runs on m. */
 static void m_set_mask(vt_m *m, const sigset_t *set)
 {
-    if (m->kmask_known && !memcmp(&m->kmask, set, sizeof *set))
+    unsigned gen = ld_acquire(&vt_sched.routed_gen);
+    if (m->kmask_known && m->routed_gen == gen &&
+        !memcmp(&m->kmask, set, sizeof *set))
         return;
-    vt_sys4(SYS_rt_sigprocmask, SIG_SETMASK, set, NULL, 8);
+    /* kmask is what was asked; the kernel gets it without the routed
+     * signals (vthread_core.h, "signals") */
+    uint64_t k;
+    memcpy(&k, set, sizeof k);
+    k &= ~ld_acquire(&vt_sched.routed);
+    vt_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &k, NULL, 8);
     m->kmask = *set;
     m->kmask_known = true;
+    m->routed_gen = gen;
+}
+
+/* Re-strips m's kernel mask after the routed set grew.  On m, at a
+ * switch; one load when nothing changed. */
+static inline void m_sync_routed(vt_m *m)
+{
+    if (likely(m->routed_gen == ld_relaxed(&vt_sched.routed_gen)))
+        return;
+    m->routed_gen = ld_acquire(&vt_sched.routed_gen);
+    uint64_t cur = 0, r = ld_acquire(&vt_sched.routed);
+    vt_sys4(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &cur, 8);
+    if (cur & r) {
+        cur &= ~r;
+        vt_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &cur, NULL, 8);
+    }
+}
+
+void vt_signal_set_routed(uint64_t set)
+{
+    if (ld_acquire(&vt_sched.routed) == set)
+        return;
+    st_release(&vt_sched.routed, set);
+    xadd(&vt_sched.routed_gen, 1);
+    vt_g *g = vt_tp_g();
+    if (g && !g->is_g0 && g->m) /* this M at once */
+        m_sync_routed(g->m);
+}
+
+uint64_t vt_signal_routed(void) { return ld_acquire(&vt_sched.routed); }
+
+int vt_signal_context(vt_g **gp)
+{
+    *gp = NULL;
+    if (ld_acquire(&vt_sched.started) != 2)
+        return VT_SIGCTX_FOREIGN;
+    vt_g *g = vt_tp_g();
+    if (g && !g->is_g0) {
+        *gp = g;
+        if (g->rt_depth || g->nlocks || ld_relaxed(&g->preempting) ||
+            ld_relaxed(&g->status) != G_RUNNING)
+            return VT_SIGCTX_RUNTIME;
+        return VT_SIGCTX_G;
+    }
+    if (g)
+        return VT_SIGCTX_RUNTIME;
+    /* No G: an M on its own stack, sysmon, or a foreign thread. */
+    pid_t tid = (pid_t)vt_sys0(SYS_gettid);
+    for (vt_m *m = ld_acquire((vt_m *_Atomic *)&vt_sched.allm); m;
+         m = m->allnext)
+        if (m->tid == tid)
+            return VT_SIGCTX_RUNTIME;
+    if (vt_sched.sysmon && pthread_equal(vt_sched.sysmon, pthread_self()))
+        return VT_SIGCTX_RUNTIME;
+    return VT_SIGCTX_FOREIGN;
+}
+
+void vt_signal_defer(void)
+{
+    st_release(&vt_sched.route_req, 1);
+    xadd(&vt_sched.sysmon_wake, 1);
+    vt_futex_wake(&vt_sched.sysmon_wake, 1);
+}
+
+void vt_g_foreach(bool (*fn)(vt_g *g, void *arg), void *arg)
+{
+    vt_lock_acquire(&vt_sched.glock);
+    for (vt_g *g = vt_sched.allg; g; g = g->allnext) {
+        if (g->is_g0 || ld_acquire(&g->status) == G_DEAD ||
+            (ld_acquire(&g->jstate) & J_EXITED))
+            continue;
+        if (!fn(g, arg))
+            break;
+    }
+    vt_lock_release(&vt_sched.glock);
+}
+
+int vt_g_where(vt_g *g, pid_t *tid)
+{
+    if (ld_acquire(&g->status) != G_RUNNING)
+        return VT_GW_OTHER;
+    vt_m *m = g->m;
+    if (!m)
+        return VT_GW_OTHER;
+    *tid = m->tid;
+    if (g->syscall_depth)
+        return VT_GW_SYSCALL;
+    return g->rt_depth ? VT_GW_OTHER : VT_GW_USER;
 }
 
 void vt_set_thread_sigmask(const sigset_t *set)

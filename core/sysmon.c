@@ -19,6 +19,7 @@
  * parks and never runs user code.
  */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -167,6 +168,17 @@ static void schedtrace(int64_t now, int64_t start)
 
 static void *sysmon_main(void *arg)
 {
+    /* sysmon runs no program code: it takes no asynchronous signal (the
+     * kernel then picks a thread that runs Gs; preload/signal.c) */
+    sigset_t all;
+    sigfillset(&all);
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGBUS);
+    sigdelset(&all, SIGFPE);
+    sigdelset(&all, SIGILL);
+    sigdelset(&all, SIGABRT);
+    sigdelset(&all, SIGTRAP);
+    vt_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, 8);
     int64_t delay = 20000;
     int quiet = 0;
     int64_t start = vt_now(), last_trace = start;
@@ -187,6 +199,9 @@ static void *sysmon_main(void *arg)
         vt_futex_wait(&vt_sched.sysmon_wake, w, &ts);
         st_release(&sysmon_idle, 0);
 
+        if (ld_relaxed(&vt_sched.route_req) && xchg(&vt_sched.route_req, 0) &&
+            vt_hooks_set.route_signals)
+            vt_hooks_set.route_signals();
         int64_t now = vt_now();
         bool acted = retake(now);
         /* A due timer with an idle P and nobody watching: wake an M. */

@@ -128,6 +128,54 @@ VT_HIDDEN bool vt_g_exited(vt_g *g);
  * by the preload layer must go through here, or the memory goes stale. */
 VT_HIDDEN void vt_set_thread_sigmask(const sigset_t *set);
 
+/* ------------------------------------------------------------- signals */
+/*
+ * Process-directed signals and per-G masks (preload/signal.c routes them).
+ * The kernel picks the OS thread for a process-directed signal by that
+ * thread's mask, which says nothing about the G it runs.  So for the
+ * signals the program handles itself ("routed": it installed a handler
+ * through the preload layer), no M blocks them in the kernel: every M
+ * strips them from the mask it sets, and re-strips (at its next switch)
+ * when the routed set grows.  The preload layer's handler then decides in
+ * which G the program's handler runs.
+ */
+VT_HIDDEN void vt_signal_set_routed(uint64_t set); /* bit (sig - 1) */
+VT_HIDDEN uint64_t vt_signal_routed(void);
+
+/* The preemption signal (0 when preemption is off).  Its kernel action
+ * stays core's handler; for instances core did not send, that handler
+ * runs the action set here (the preload layer's, for the program's
+ * sigaction); *old gets the previous one.  Either pointer may be NULL. */
+VT_HIDDEN int vt_preempt_signal(void);
+VT_HIDDEN void vt_preempt_set_program_action(const struct sigaction *a,
+                                             struct sigaction *old);
+
+/* Where a signal handler runs (async-signal-safe):
+ *  VT_SIGCTX_FOREIGN  not a vthread thread (runtime not started, or a
+ *                     thread vthread did not create): act as NPTL would;
+ *  VT_SIGCTX_G        in G *g, in its own code or in a system call: the
+ *                     program's handler may run here;
+ *  VT_SIGCTX_RUNTIME  inside vthread (an M's scheduler, sysmon, or a G
+ *                     holding runtime state; *g is that G or NULL): run no
+ *                     program code; defer. */
+enum { VT_SIGCTX_FOREIGN = 0, VT_SIGCTX_G = 1, VT_SIGCTX_RUNTIME = 2 };
+VT_HIDDEN int vt_signal_context(vt_g **g);
+/* Async-signal-safe: asks sysmon to run vt_hooks.route_signals soon (it
+ * is woken at once). */
+VT_HIDDEN void vt_signal_defer(void);
+
+/* Calls fn(g, arg) for every G that has not exited, newest first, the
+ * first G last, under the all-G lock (fn must not block, create or free
+ * Gs; it may vt_interrupt).  Stops when fn returns false.  Caller may be
+ * a non-G. */
+VT_HIDDEN void vt_g_foreach(bool (*fn)(vt_g *g, void *arg), void *arg);
+/* A racy snapshot of what g is doing: VT_GW_USER (running its own code),
+ * VT_GW_SYSCALL (inside vt_syscall_enter .. exit), else VT_GW_OTHER
+ * (parked, runnable, inside the runtime).  *tid: the M's kernel tid for
+ * the first two. */
+enum { VT_GW_OTHER = 0, VT_GW_USER = 1, VT_GW_SYSCALL = 2 };
+VT_HIDDEN int vt_g_where(vt_g *g, pid_t *tid);
+
 /* Gives up the processor: the caller goes to the back of the global run
  * queue so every runnable G runs before it.  No-op for a non-G. */
 VT_HIDDEN void vt_yield(void);
@@ -151,6 +199,9 @@ struct vt_hooks {
     /* Runs after a G's TLS block was reinitialised and before fn: the
      * preload layer's per-G setup (e.g. signal mask). */
     void (*on_start)(vt_g *g);
+    /* Runs on sysmon (no G, no P) after vt_signal_defer: the preload
+     * layer routes the signals its handler could not deliver. */
+    void (*route_signals)(void);
 };
 VT_HIDDEN void vt_set_hooks(const struct vt_hooks *hooks);
 

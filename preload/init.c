@@ -34,6 +34,7 @@ static const struct vt_hooks pl_hooks = {
      * it) and its vt_g_ext are fresh; the initial per-G state set by
      * pthread_create attributes is copied in by core (ext_init). */
     .on_start = NULL,
+    .route_signals = pl_sig_route,
 };
 
 static void do_init(void)
@@ -85,7 +86,6 @@ __attribute__((constructor)) static void pl_ctor(void)
  *  2. pthread key destructors, PTHREAD_DESTRUCTOR_ITERATIONS rounds. */
 static void pl_on_exit(vt_g *g)
 {
-    (void)g;
     void *pd = pl_self_pd();
     struct _pthread_cleanup_buffer *b;
     while ((b = PL_PD_FIELD(pd, PL_PD_CLEANUP,
@@ -95,6 +95,9 @@ static void pl_on_exit(vt_g *g)
         b->__routine(b->__arg);
     }
     pl_keys_on_exit();
+    /* process-directed signals routed here and not yet run: another G
+     * takes them (sigroute.c) */
+    pl_sig_give_back(g, ~(uint64_t)0);
 }
 
 /* ---------------------------------------------------------------- time */

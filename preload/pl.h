@@ -257,6 +257,13 @@ struct pl_gext {
     _Atomic uint64_t sigqueued;     /* bit set: sent with pthread_sigqueue */
     uint64_t sigmask;               /* the G's own mask, if PL_G_SIGMASK */
     union sigval sigval[33];
+    /* The part of sigpend that is a process-directed signal sysmon routed
+     * here (sigroute.c): delivered from the process slot, not sigval. */
+    _Atomic uint64_t sigrouted;
+    /* While the G waits in sigwait & co: the set it waits for and the
+     * kernel tid of the M it blocks (router's last resort). */
+    _Atomic uint64_t sigwaitset;
+    _Atomic int sigwaittid;
     char name[16];
     cpu_set_t affinity;
 };
@@ -268,6 +275,31 @@ static inline struct pl_gext *pl_gext(vt_g *g)
 }
 PL_HIDDEN void pl_gext_lock(struct pl_gext *x);
 PL_HIDDEN void pl_gext_unlock(struct pl_gext *x);
+
+/* ------------------------------------------- process-directed signals */
+/* sigroute.c: the program's signal actions, and process-directed signals
+ * for the handlers it installed (see the comment at its top). */
+static inline uint64_t pl_sigbit(int sig) { return (uint64_t)1 << (sig - 1); }
+/* Signals in vthread's hands: arrived, not yet taken by some G. */
+PL_HIDDEN uint64_t pl_sig_process_pending(void);
+/* Takes a process-pending signal in `want` that no G has been given yet;
+ * returns its number or 0.  With info: its siginfo is copied out and the
+ * signal is consumed (sigwait); without: the caller must deliver it with
+ * pl_sig_deliver_routed. */
+PL_HIDDEN int pl_sig_take_held(uint64_t want, siginfo_t *info);
+/* Runs the handler for routed signal sig in the calling G (sends it to
+ * its own M, tagged, so the handler sees the original siginfo). */
+PL_HIDDEN void pl_sig_deliver_routed(int sig);
+/* The calling G got a tagged instance from the kernel (sigwaitinfo):
+ * replaces *info with the original one; true if it was tagged. */
+PL_HIDDEN bool pl_sig_untag(int sig, siginfo_t *info);
+/* g no longer takes the routed signals in `set` (it blocked them or is
+ * exiting): they go back to sysmon to find another G. */
+PL_HIDDEN void pl_sig_give_back(vt_g *g, uint64_t set);
+/* sysmon's routing pass (vt_hooks.route_signals). */
+PL_HIDDEN void pl_sig_route(void);
+/* The program's action for sig says "a handler runs" (not SIG_DFL/IGN). */
+PL_HIDDEN bool pl_sig_handled(int sig, bool *restart);
 
 /* ----------------------------------------------------- cross-file calls */
 /* init.c: the exit hook's pieces */

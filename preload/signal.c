@@ -89,15 +89,29 @@ void pl_signals_adopt(vt_g *g, uint64_t m)
         return;
     x->sigmask = m;
     atomic_fetch_or(&x->flags, PL_G_SIGMASK);
+    /* through core, so the routed signals leave the OS thread's mask
+     * (sigroute.c) */
+    sigset_t k;
+    sigemptyset(&k);
+    memcpy(&k, &m, sizeof m);
+    vt_set_thread_sigmask(&k);
 }
 
 int pl_signals_deliver(vt_g *g)
 {
     struct pl_gext *x = pl_gext(g);
+    uint64_t mask = g_mask(g);
+    /* process-directed signals no G took that this one now takes
+     * (sigroute.c): routed to it, delivered below */
+    int hs;
+    while ((hs = pl_sig_take_held(~mask, NULL)) != 0) {
+        atomic_fetch_or(&x->sigrouted, bit(hs));
+        atomic_fetch_or(&x->sigpend, bit(hs));
+    }
     uint64_t p = atomic_load(&x->sigpend);
     if (!p)
         return PL_INTR_NONE;
-    uint64_t deliverable = p & ~g_mask(g);
+    uint64_t deliverable = p & ~mask;
     if (deliverable && (atomic_load(&x->flags) & PL_G_SIGMASK)) {
         /* this M now runs the G: give it the G's mask, so the kernel does
          * not hold the signal for the M's */
@@ -113,19 +127,21 @@ int pl_signals_deliver(vt_g *g)
         uint64_t old = atomic_fetch_and(&x->sigpend, ~bit(sig));
         if (!(old & bit(sig)))
             continue;
-        bool queued = atomic_fetch_and(&x->sigqueued, ~bit(sig)) & bit(sig);
-        union sigval v = {0};
-        if (queued && sig >= 32)
-            v = x->sigval[sig - 32];
-        struct sigaction sa;
-        bool handled = vt_real.sigaction(sig, NULL, &sa) == 0 &&
-                       sa.sa_handler != SIG_IGN &&
-                       (sa.sa_handler != SIG_DFL || sa.sa_flags & SA_SIGINFO);
-        send_here(sig, queued, v);
+        bool restart = false;
+        bool handled = pl_sig_handled(sig, &restart);
+        if (atomic_fetch_and(&x->sigrouted, ~bit(sig)) & bit(sig)) {
+            pl_sig_deliver_routed(sig);
+        } else {
+            bool queued =
+                atomic_fetch_and(&x->sigqueued, ~bit(sig)) & bit(sig);
+            union sigval v = {0};
+            if (queued && sig >= 32)
+                v = x->sigval[sig - 32];
+            send_here(sig, queued, v);
+        }
         if (handled)
-            r = (sa.sa_flags & SA_RESTART) && r != PL_INTR_EINTR
-                    ? PL_INTR_RESTART
-                    : PL_INTR_EINTR;
+            r = restart && r != PL_INTR_EINTR ? PL_INTR_RESTART
+                                              : PL_INTR_EINTR;
     }
     return r;
 }
@@ -187,12 +203,28 @@ PL_PUBLIC int pthread_sigqueue(pthread_t th, int sig, const union sigval v)
     return send_to(th, sig, true, v);
 }
 
-/* Delivers what the caller's G has pending and no longer blocks. */
-static void after_mask_change(void)
+/* Delivers what the caller's G has pending (its own, or the process's)
+ * and no longer blocks. */
+static void after_mask_change(vt_g *g)
 {
-    vt_g *g = vt_self();
-    if (g && atomic_load(&pl_gext(g)->sigpend))
+    uint64_t m = g_mask(g);
+    if ((atomic_load(&pl_gext(g)->sigpend) | pl_sig_process_pending()) & ~m)
         (void)pl_signals_deliver(g);
+}
+
+static void set_g_mask(vt_g *g, uint64_t nw)
+{
+    struct pl_gext *x = pl_gext(g);
+    x->sigmask = nw;
+    atomic_fetch_or(&x->flags, PL_G_SIGMASK);
+    sigset_t k;
+    sigemptyset(&k);
+    memcpy(&k, &nw, sizeof nw);
+    vt_set_thread_sigmask(&k);
+    /* process-directed signals routed here that it now blocks: another G
+     * may take them */
+    if (atomic_load(&x->sigrouted) & nw)
+        pl_sig_give_back(g, nw);
 }
 
 /* pthread_sigmask for a G: the G's mask is recorded (pl_gext.sigmask)
@@ -201,7 +233,6 @@ static int g_sigmask(vt_g *g, int how, const sigset_t *set, sigset_t *old)
 {
     if (set && how != SIG_BLOCK && how != SIG_UNBLOCK && how != SIG_SETMASK)
         return EINVAL;
-    struct pl_gext *x = pl_gext(g);
     uint64_t cur = g_mask(g);
     if (old) {
         sigemptyset(old);
@@ -214,13 +245,8 @@ static int g_sigmask(vt_g *g, int how, const sigset_t *set, sigset_t *old)
     /* never blocked: glibc's internal signals; SIGKILL, SIGSTOP */
     s &= ~(bit(32) | bit(33) | bit(SIGKILL) | bit(SIGSTOP));
     uint64_t nw = how == SIG_BLOCK ? cur | s : how == SIG_UNBLOCK ? cur & ~s : s;
-    x->sigmask = nw;
-    atomic_fetch_or(&x->flags, PL_G_SIGMASK);
-    sigset_t k;
-    sigemptyset(&k);
-    memcpy(&k, &nw, sizeof nw);
-    vt_set_thread_sigmask(&k);
-    after_mask_change();
+    set_g_mask(g, nw);
+    after_mask_change(g);
     return 0;
 }
 
@@ -253,7 +279,8 @@ PL_PUBLIC int sigpending(sigset_t *set)
         return -1;
     vt_g *g = pl_on() ? vt_self() : NULL;
     if (g) {
-        uint64_t p = atomic_load(&pl_gext(g)->sigpend);
+        uint64_t p = atomic_load(&pl_gext(g)->sigpend) |
+                     (pl_sig_process_pending() & g_mask(g));
         for (int s = 1; s <= 64; s++)
             if (p & bit(s))
                 sigaddset(set, s);
@@ -263,18 +290,92 @@ PL_PUBLIC int sigpending(sigset_t *set)
 
 /* ------------------------------------------------------- signal waits */
 
-/* glibc's sigtimedwait: never waits for its internal signals, and reports
- * SI_TKILL from our own process as SI_USER (glibc does the same). */
+static uint64_t never_blocked(void)
+{
+    return bit(32) | bit(33) | bit(SIGKILL) | bit(SIGSTOP);
+}
+
+/* Takes a signal in `want` pending on g itself (pthread_kill,
+ * pthread_sigqueue or raise while blocked); 0 if none. */
+static int take_own(vt_g *g, uint64_t want, siginfo_t *info)
+{
+    struct pl_gext *x = pl_gext(g);
+    uint64_t mine = atomic_load(&x->sigpend) & want &
+                    ~atomic_load(&x->sigrouted);
+    while (mine) {
+        int sig = __builtin_ctzll(mine) + 1;
+        mine &= mine - 1;
+        if (!(atomic_fetch_and(&x->sigpend, ~bit(sig)) & bit(sig)))
+            continue;
+        bool queued = atomic_fetch_and(&x->sigqueued, ~bit(sig)) & bit(sig);
+        memset(info, 0, sizeof *info);
+        info->si_signo = sig;
+        info->si_code = queued ? SI_QUEUE : SI_TKILL;
+        info->si_pid = getpid();
+        info->si_uid = getuid();
+        if (queued && sig >= 32)
+            info->si_value = x->sigval[sig - 32];
+        return sig;
+    }
+    return 0;
+}
+
+/* sigwait & co.  For a G: first what is pending on the G itself, then on
+ * the process in vthread's hands (sigroute.c); else the M blocks in
+ * rt_sigtimedwait with the P handed off, the set blocked on the M (routed
+ * signals otherwise are not) and published, so that sysmon's routing can
+ * send it a signal nobody else takes.  Never waits for glibc's internal
+ * signals. */
 static int timedwait(const sigset_t *set, siginfo_t *info,
                      const struct timespec *ts)
 {
     sigset_t s = *set;
     sigdelset(&s, 32);
     sigdelset(&s, 33);
+    uint64_t want;
+    memcpy(&want, &s, sizeof want);
     pl_testcancel();
+    siginfo_t local;
+    if (!info)
+        info = &local;
+    vt_g *g = pl_on() ? vt_self() : NULL;
+    if (!g) {
+        vt_syscall_enter_block();
+        int r = (int)syscall(SYS_rt_sigtimedwait, &s, info, ts, 8);
+        vt_syscall_exit();
+        return r;
+    }
+    struct pl_gext *x = pl_gext(g);
+    int r = take_own(g, want, info);
+    if (!r)
+        r = pl_sig_take_held(want, info);
+    if (r)
+        return r;
+    vt_set_wait_reason("sigwait");
     vt_syscall_enter_block();
-    int r = (int)syscall(SYS_rt_sigtimedwait, &s, info, ts, 8);
+    /* from here the G stays on this M until vt_syscall_exit */
+    uint64_t cur = 0, k;
+    syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &cur, 8);
+    k = cur | want;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &k, NULL, 8);
+    atomic_store(&x->sigwaittid, (int)syscall(SYS_gettid));
+    atomic_store(&x->sigwaitset, want);
+    r = pl_sig_take_held(want, info); /* routed just before we published */
+    if (!r)
+        r = (int)syscall(SYS_rt_sigtimedwait, &s, info, ts, 8);
+    int e = errno;
+    atomic_store(&x->sigwaitset, 0);
+    atomic_store(&x->sigwaittid, 0);
+    sigset_t gm;
+    sigemptyset(&gm);
+    uint64_t m = g_mask(g);
+    memcpy(&gm, &m, sizeof m);
+    vt_set_thread_sigmask(&gm);
+    if (r > 0)
+        (void)pl_sig_untag(r, info); /* sysmon's re-sent instance */
     vt_syscall_exit();
+    vt_set_wait_reason(NULL);
+    errno = e;
     return r;
 }
 
@@ -300,3 +401,70 @@ PL_PUBLIC int sigwait(const sigset_t *set, int *sig)
     *sig = r;
     return 0;
 }
+
+/* ------------------------------------------------ sigsuspend, pause */
+
+/* A G suspends by parking with mask m until a handler has run: signals
+ * reach it as signals reach any parked G (pthread_kill, or sysmon's
+ * routing of process-directed ones: its mask is m meanwhile).  The P and
+ * the M go on running other Gs.  A cancellation point. */
+static int g_suspend(vt_g *g, uint64_t m)
+{
+    struct pl_gext *x = pl_gext(g);
+    pl_testcancel();
+    uint64_t old = g_mask(g);
+    set_g_mask(g, m & ~never_blocked());
+    for (;;) {
+        if (pl_interrupted() != PL_INTR_NONE) /* handlers ran, or cancel */
+            break;
+        vt_set_wait_reason("sigsuspend");
+        (void)vt_park(&x->sigwaitset, NULL, NULL, NULL, 0,
+                      VT_PARK_INTERRUPTIBLE, 0, NULL);
+    }
+    set_g_mask(g, old);
+    after_mask_change(g);
+    errno = EINTR;
+    return -1;
+}
+
+PL_PUBLIC int sigsuspend(const sigset_t *set)
+{
+    vt_g *g = pl_on() ? vt_self() : NULL;
+    if (!g)
+        return (int)syscall(SYS_rt_sigsuspend, set, 8);
+    uint64_t m;
+    memcpy(&m, set, sizeof m);
+    return g_suspend(g, m);
+}
+PL_ALIAS(sigsuspend, __sigsuspend);
+
+PL_PUBLIC int pause(void)
+{
+    vt_g *g = pl_on() ? vt_self() : NULL;
+    if (!g)
+        return (int)syscall(SYS_pause);
+    return g_suspend(g, g_mask(g));
+}
+
+/* glibc's __sigpause: X/Open (is_sig: the current mask without sig) or
+ * BSD (an old-style mask of signals 1..32). */
+PL_PUBLIC int __sigpause(int sig_or_mask, int is_sig)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    if (is_sig) {
+        if (pthread_sigmask(SIG_BLOCK, NULL, &set) != 0)
+            return -1;
+        sigdelset(&set, sig_or_mask);
+    } else {
+        for (int s = 1; s <= 32; s++)
+            if ((unsigned)sig_or_mask & (1u << (s - 1)))
+                sigaddset(&set, s);
+    }
+    return sigsuspend(&set);
+}
+/* <signal.h> renames sigpause to __xpg_sigpause: name both explicitly */
+PL_PUBLIC int pl_bsd_sigpause(int mask) __asm__("sigpause");
+PL_PUBLIC int pl_bsd_sigpause(int mask) { return __sigpause(mask, 0); }
+PL_PUBLIC int pl_xpg_sigpause(int sig) __asm__("__xpg_sigpause");
+PL_PUBLIC int pl_xpg_sigpause(int sig) { return __sigpause(sig, 1); }

@@ -1,0 +1,637 @@
+/*
+ * sigroute.c — the program's signal actions, and process-directed signals
+ * delivered by per-G masks.
+ *
+ * The problem.  The kernel delivers a process-directed signal (kill,
+ * sigqueue, a terminal's ^C, a timer) to some OS thread whose kernel mask
+ * lets it through.  Under vthread an OS thread is an M that runs many Gs,
+ * each with its own mask (signal.c): the M's kernel mask says nothing about
+ * which G would take the signal under NPTL.
+ *
+ * The scheme.  For every signal the program handles with a function
+ * ("routed" signals: installed through sigaction/signal here), the kernel
+ * action is our entry() with the program's sa_mask and flags, and no M
+ * blocks it in the kernel (core strips routed signals from every M's mask:
+ * vt_signal_set_routed).  entry() runs on whatever M the kernel chose:
+ *  - on a thread vthread does not run (runtime not started, a foreign
+ *    thread): the program's handler runs, as under NPTL;
+ *  - in a G whose mask lets the signal through: the handler runs there
+ *    (the kernel already applied sa_mask; SA_RESTART acts on the G's
+ *    system call as usual);
+ *  - in a G that blocks it, when it is directed at that G (raise, tgkill
+ *    from our process; SIGPIPE/SIGXFSZ the kernel raises on the writer):
+ *    pending on that G (signal.c delivers it when the G unblocks it);
+ *  - otherwise (a G that blocks it, or vthread's own code on the M): the
+ *    signal is recorded in its process slot and sysmon is woken
+ *    (vt_signal_defer): entry() does nothing else, because it may have
+ *    interrupted the runtime.
+ * sysmon then runs route() (vt_hooks.route_signals), an ordinary context:
+ *  1. the first G (main) if its mask lets the signal through (the kernel
+ *     prefers the main thread too), else the newest G that does: if it is
+ *     running its own code or in a system call, the signal is re-sent to
+ *     its M, tagged (below); if it is parked or runnable it is marked
+ *     pending-routed on the G and interrupted (its wait runs the handler,
+ *     pl_interrupted -> pl_signals_deliver -> pl_sig_deliver_routed);
+ *  2. else a G in sigwait/sigwaitinfo/sigtimedwait for it: re-sent, tagged,
+ *     to the M that G blocks in (which blocks the signal meanwhile, so the
+ *     kernel keeps it for the wait);
+ *  3. else it stays "held": pending on the process, taken by the first G
+ *     that unblocks it (pthread_sigmask, sigsuspend) or waits for it, and
+ *     reported by sigpending.
+ * A re-sent signal that finds its G gone from that M comes back to entry(),
+ * which records it again: routing retries until some G takes it.
+ *
+ * Slots.  One instance per signal number is in vthread's hands at a time
+ * (like the kernel's process-pending set for standard signals; a second
+ * real-time instance that arrives meanwhile is dropped): slot[sig] holds
+ * its siginfo from arrival until a G takes it.  `busy` bit = slot in use
+ * (set by entry, which alone writes the siginfo; cleared by whoever takes
+ * it, after copying); `arrived` = to route; `held` = nobody took it.
+ * `arrived` and `busy` are atomics written from signal handlers; `held`
+ * and routing decisions are guarded by route_lock (never taken in a
+ * handler).
+ *
+ * Tags.  A re-sent signal must carry the original siginfo (si_pid of the
+ * sender, SI_USER ...), but rt_tgsigqueueinfo only lets a thread forge
+ * si_code >= 0 when its tid is the process id.  So the re-sent instance
+ * is SI_QUEUE with si_value = &slot[sig] and our pid: entry() and
+ * sigwaitinfo (pl_sig_untag) recognise it and substitute the slot's
+ * siginfo.
+ *
+ * Not routed: SIG_DFL and SIG_IGN (the kernel's process-wide default
+ * actions and sigwait need no routing), the synchronous fault signals
+ * (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS: always for the
+ * faulting thread; installed as given), SIGKILL, SIGSTOP and glibc's
+ * internal 32 and 33 (glibc refuses them).  The preemption signal (core,
+ * SIGURG by default) keeps core's handler, which chains to entry() for
+ * instances core did not send.
+ */
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "pl.h"
+
+#define NSIGS 64
+
+/* The program's action per signal, as it installed it.  `ours`: the
+ * kernel action is entry() (else the kernel holds the program's action
+ * itself and is the authority).  Written by sigaction (not serialised
+ * against itself: concurrent sigaction calls for one signal race under
+ * glibc too); read by entry() in signal handlers, field by field. */
+struct act {
+    _Atomic(void *) handler;
+    _Atomic int flags;
+    _Atomic bool ours;
+    sigset_t mask;
+};
+static struct act acts[NSIGS + 1];
+
+static siginfo_t slot[NSIGS + 1];
+static _Atomic uint64_t busy, arrived;
+static uint64_t held;              /* guarded by route_lock */
+static _Atomic int route_lock;
+static _Atomic pid_t cached_pid;
+static uint64_t sigintr;           /* siginterrupt's set; under nothing */
+
+static void rlock(void)
+{
+    int z;
+    while (z = 0, !atomic_compare_exchange_weak(&route_lock, &z, 1))
+        pl_relax();
+}
+static void runlock(void) { atomic_store(&route_lock, 0); }
+
+static pid_t my_pid(void)
+{
+    pid_t p = atomic_load_explicit(&cached_pid, memory_order_relaxed);
+    return p ? p : (pid_t)syscall(SYS_getpid);
+}
+
+static bool is_fault(int sig)
+{
+    return sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL ||
+           sig == SIGTRAP || sig == SIGSYS;
+}
+
+static bool routable(int sig)
+{
+    return sig >= 1 && sig <= NSIGS && sig != SIGKILL && sig != SIGSTOP &&
+           sig != 32 && sig != 33 && !is_fault(sig);
+}
+
+/* ------------------------------------------------------ entry (handler) */
+
+/* The default action of sig, for an instance entry() must act on while
+ * the program's action is SIG_DFL (SA_RESETHAND, or a race with
+ * sigaction): ignore, or let the kernel carry it out. */
+static void act_default(int sig)
+{
+    if (sig == SIGCHLD || sig == SIGURG || sig == SIGWINCH || sig == SIGCONT)
+        return;
+    struct sigaction d;
+    memset(&d, 0, sizeof d);
+    d.sa_handler = SIG_DFL;
+    vt_real.sigaction(sig, &d, NULL);
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, sig);
+    syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &s, NULL, 8);
+    syscall(SYS_tgkill, my_pid(), (pid_t)syscall(SYS_gettid), sig);
+}
+
+/* Runs the program's action for sig here. */
+static void run_program(int sig, siginfo_t *info, void *uc)
+{
+    struct act *a = &acts[sig];
+    void *h = atomic_load(&a->handler);
+    int flags = atomic_load(&a->flags);
+    if (h == (void *)SIG_IGN)
+        return;
+    if (h == (void *)SIG_DFL) {
+        act_default(sig);
+        return;
+    }
+    if (flags & SA_RESETHAND) {
+        /* one-shot: the action is SIG_DFL from now on */
+        void *exp = h;
+        if (atomic_compare_exchange_strong(&a->handler, &exp, (void *)SIG_DFL)) {
+            struct sigaction d;
+            memset(&d, 0, sizeof d);
+            d.sa_handler = SIG_DFL;
+            atomic_store(&a->ours, false);
+            vt_real.sigaction(sig, &d, NULL);
+            vt_signal_set_routed(vt_signal_routed() & ~pl_sigbit(sig));
+        }
+    }
+    if (flags & SA_SIGINFO)
+        ((void (*)(int, siginfo_t *, void *))h)(sig, info, uc);
+    else
+        ((void (*)(int))h)(sig);
+}
+
+static bool tagged(int sig, const siginfo_t *info)
+{
+    return info->si_code == SI_QUEUE && info->si_pid == my_pid() &&
+           info->si_value.sival_ptr == (void *)&slot[sig];
+}
+
+static uint64_t g_mask_now(vt_g *g)
+{
+    struct pl_gext *x = pl_gext(g);
+    return (atomic_load(&x->flags) & PL_G_SIGMASK) ? x->sigmask : 0;
+}
+
+/* Records sig for sysmon.  Async-signal-safe. */
+static void arrive(int sig, const siginfo_t *info)
+{
+    uint64_t b = pl_sigbit(sig);
+    if (atomic_fetch_or(&busy, b) & b)
+        return; /* one instance in our hands already: coalesced */
+    slot[sig] = *info;
+    atomic_fetch_or(&arrived, b);
+    vt_signal_defer();
+}
+
+static void entry(int sig, siginfo_t *info, void *uc)
+{
+    int saved = errno;
+    uint64_t b = pl_sigbit(sig);
+    vt_g *g;
+    int ctx = vt_signal_context(&g);
+    bool tag = tagged(sig, info);
+    if (ctx == VT_SIGCTX_FOREIGN) {
+        if (tag) { /* a re-sent instance on a thread that left vthread */
+            siginfo_t orig = slot[sig];
+            atomic_fetch_and(&busy, ~b);
+            run_program(sig, &orig, uc);
+        } else {
+            run_program(sig, info, uc);
+        }
+        errno = saved;
+        return;
+    }
+    if (ctx == VT_SIGCTX_G) {
+        if (!(g_mask_now(g) & b)) {
+            if (tag) {
+                siginfo_t orig = slot[sig];
+                atomic_fetch_and(&busy, ~b);
+                run_program(sig, &orig, uc);
+            } else {
+                run_program(sig, info, uc);
+            }
+            errno = saved;
+            return;
+        }
+        bool to_this_g =
+            !tag && info->si_pid == my_pid() &&
+            (info->si_code == SI_TKILL ||
+             ((sig == SIGPIPE || sig == SIGXFSZ) && info->si_code == SI_USER));
+        if (to_this_g) { /* raise() while blocked: pending on the G */
+            struct pl_gext *x = pl_gext(g);
+            atomic_fetch_and(&x->sigqueued, ~b);
+            atomic_fetch_or(&x->sigpend, b);
+            errno = saved;
+            return;
+        }
+    }
+    if (tag) /* bounced: its slot still holds the original */
+        atomic_fetch_or(&arrived, b), vt_signal_defer();
+    else
+        arrive(sig, info);
+    errno = saved;
+}
+
+/* ------------------------------------------------------ routing (sysmon) */
+
+struct pick {
+    uint64_t b;
+    bool main_ok;  /* pass 1: the first G takes it */
+    vt_g *first;   /* pass 1: the first G seen (it is listed last) */
+    bool done;
+    int sig;
+};
+
+static bool takes(vt_g *g, uint64_t b)
+{
+    struct pl_gext *x = pl_gext(g);
+    return !(g_mask_now(g) & b) && !(atomic_load(&x->sigpend) & b);
+}
+
+static bool pass1(vt_g *g, void *arg)
+{
+    struct pick *pk = arg;
+    pk->first = g; /* ends as the oldest G */
+    return true;
+}
+
+static void resend_tagged(pid_t tid, int sig)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    si.si_signo = sig;
+    si.si_code = SI_QUEUE;
+    si.si_pid = my_pid();
+    si.si_uid = getuid();
+    si.si_value.sival_ptr = &slot[sig];
+    if (syscall(SYS_rt_tgsigqueueinfo, my_pid(), tid, sig, &si) != 0) {
+        /* the M is gone (cannot happen: Ms never exit) or the queue is
+         * full: try again later */
+        atomic_fetch_or(&arrived, pl_sigbit(sig));
+        vt_signal_defer();
+    }
+}
+
+/* Gives sig to g (under the all-G lock, so g stays alive). */
+static void give(vt_g *g, int sig)
+{
+    pid_t tid = 0;
+    int w = vt_g_where(g, &tid);
+    if (w == VT_GW_USER || w == VT_GW_SYSCALL) {
+        resend_tagged(tid, sig);
+        return;
+    }
+    struct pl_gext *x = pl_gext(g);
+    uint64_t b = pl_sigbit(sig);
+    atomic_fetch_or(&x->sigrouted, b);
+    atomic_fetch_or(&x->sigpend, b);
+    vt_interrupt(g);
+}
+
+static bool pass2(vt_g *g, void *arg)
+{
+    struct pick *pk = arg;
+    if (pk->main_ok ? g != pk->first : !takes(g, pk->b))
+        return true;
+    give(g, pk->sig);
+    pk->done = true;
+    return false;
+}
+
+static bool pass_waiter(vt_g *g, void *arg)
+{
+    struct pick *pk = arg;
+    struct pl_gext *x = pl_gext(g);
+    if (!(atomic_load(&x->sigwaitset) & pk->b))
+        return true;
+    int tid = atomic_load(&x->sigwaittid);
+    if (!tid)
+        return true;
+    resend_tagged(tid, pk->sig);
+    pk->done = true;
+    return false;
+}
+
+static void route_one(int sig)
+{
+    struct pick pk = {.b = pl_sigbit(sig), .sig = sig};
+    vt_g_foreach(pass1, &pk);
+    /* (pass 1 and 2 each hold the all-G lock; between them `first` may
+     * exit: pass 2 then just does not meet it) */
+    pk.main_ok = pk.first && takes(pk.first, pk.b);
+    vt_g_foreach(pass2, &pk);
+    if (!pk.done && pk.main_ok) { /* the first G changed its mind */
+        pk.main_ok = false;
+        vt_g_foreach(pass2, &pk);
+    }
+    if (!pk.done)
+        vt_g_foreach(pass_waiter, &pk);
+    if (!pk.done)
+        held |= pk.b;
+}
+
+void pl_sig_route(void)
+{
+    rlock();
+    uint64_t a = atomic_exchange(&arrived, 0);
+    while (a) {
+        int sig = __builtin_ctzll(a) + 1;
+        a &= a - 1;
+        held &= ~pl_sigbit(sig);
+        route_one(sig);
+    }
+    runlock();
+}
+
+/* ------------------------------------------------- what signal.c calls */
+
+uint64_t pl_sig_process_pending(void) { return atomic_load(&busy); }
+
+int pl_sig_take_held(uint64_t want, siginfo_t *info)
+{
+    if (!(atomic_load(&busy) & want))
+        return 0;
+    rlock();
+    uint64_t h = held & want;
+    int sig = 0;
+    if (h) {
+        sig = __builtin_ctzll(h) + 1;
+        held &= ~pl_sigbit(sig);
+        if (info) { /* taken: the slot is free again */
+            *info = slot[sig];
+            atomic_fetch_and(&busy, ~pl_sigbit(sig));
+        } /* else claimed: pl_sig_deliver_routed's instance frees it */
+    }
+    runlock();
+    return sig;
+}
+
+void pl_sig_deliver_routed(int sig)
+{
+    /* the tagged instance goes to this M: the kernel runs entry() before
+     * the call returns (the G takes it: the caller checked its mask) */
+    resend_tagged((pid_t)syscall(SYS_gettid), sig);
+}
+
+bool pl_sig_untag(int sig, siginfo_t *info)
+{
+    if (!tagged(sig, info))
+        return false;
+    *info = slot[sig];
+    atomic_fetch_and(&busy, ~pl_sigbit(sig));
+    return true;
+}
+
+void pl_sig_give_back(vt_g *g, uint64_t set)
+{
+    struct pl_gext *x = pl_gext(g);
+    uint64_t r = atomic_fetch_and(&x->sigrouted, ~set) & set;
+    if (!r)
+        return;
+    atomic_fetch_and(&x->sigpend, ~r);
+    atomic_fetch_or(&arrived, r);
+    vt_signal_defer();
+}
+
+bool pl_sig_handled(int sig, bool *restart)
+{
+    struct sigaction k;
+    if (sig < 1 || sig > NSIGS)
+        return false;
+    if (atomic_load(&acts[sig].ours)) {
+        void *h = atomic_load(&acts[sig].handler);
+        *restart = atomic_load(&acts[sig].flags) & SA_RESTART;
+        return h != (void *)SIG_DFL && h != (void *)SIG_IGN;
+    }
+    if (vt_real.sigaction(sig, NULL, &k) != 0)
+        return false;
+    *restart = k.sa_flags & SA_RESTART;
+    return k.sa_handler != SIG_IGN &&
+           (k.sa_handler != SIG_DFL || (k.sa_flags & SA_SIGINFO));
+}
+
+/* ------------------------------------------------------------ sigaction */
+
+static void sig_fork_child(void)
+{
+    /* POSIX: the child starts with no pending signals */
+    atomic_store(&cached_pid, (pid_t)syscall(SYS_getpid));
+    atomic_store(&busy, 0);
+    atomic_store(&arrived, 0);
+    held = 0;
+    atomic_store(&route_lock, 0);
+    vt_g *g = vt_self();
+    if (g) {
+        struct pl_gext *x = pl_gext(g);
+        atomic_store(&x->sigpend, 0);
+        atomic_store(&x->sigrouted, 0);
+        atomic_store(&x->sigwaitset, 0);
+        atomic_store(&x->sigwaittid, 0);
+    }
+}
+
+static _Atomic int setup_done;
+static void setup(void)
+{
+    if (atomic_load(&setup_done))
+        return;
+    int z = 0;
+    if (!atomic_compare_exchange_strong(&setup_done, &z, 1))
+        return;
+    atomic_store(&cached_pid, (pid_t)syscall(SYS_getpid));
+    pthread_atfork(NULL, NULL, sig_fork_child);
+}
+
+/* The program's current action for a routable sig. */
+static void current(int sig, struct sigaction *old)
+{
+    struct act *a = &acts[sig];
+    int ps = vt_preempt_signal();
+    if (atomic_load(&a->ours) || (sig == ps && ps)) {
+        memset(old, 0, sizeof *old);
+        void *h = atomic_load(&a->handler);
+        int flags = atomic_load(&a->flags);
+        if (flags & SA_SIGINFO)
+            old->sa_sigaction = (void (*)(int, siginfo_t *, void *))h;
+        else
+            old->sa_handler = (void (*)(int))h;
+        old->sa_flags = flags;
+        old->sa_mask = a->mask;
+        return;
+    }
+    vt_real.sigaction(sig, NULL, old);
+}
+
+static int set_action(int sig, const struct sigaction *act,
+                      struct sigaction *old)
+{
+    struct act *a = &acts[sig];
+    struct sigaction tmp;
+    if (old)
+        current(sig, &tmp);
+    void *h = (act->sa_flags & SA_SIGINFO) ? (void *)act->sa_sigaction
+                                           : (void *)act->sa_handler;
+    bool fn = h != (void *)SIG_DFL && h != (void *)SIG_IGN;
+    int ps = vt_preempt_signal();
+    uint64_t b = pl_sigbit(sig);
+    struct sigaction k = *act;
+    if (fn) {
+        k.sa_sigaction = entry;
+        k.sa_flags = (act->sa_flags & ~SA_RESETHAND) | SA_SIGINFO;
+    }
+    /* the program's view first: entry() may run as soon as the kernel
+     * has the new action */
+    atomic_store(&a->handler, h);
+    atomic_store(&a->flags, act->sa_flags);
+    a->mask = act->sa_mask;
+    if (sig == ps && ps) {
+        /* core's preemption handler stays; it chains to k */
+        atomic_store(&a->ours, false);
+        vt_preempt_set_program_action(&k, NULL);
+    } else {
+        if (!fn)
+            vt_signal_set_routed(vt_signal_routed() & ~b);
+        if (vt_real.sigaction(sig, &k, NULL) != 0)
+            return -1;
+        atomic_store(&a->ours, fn);
+    }
+    if (fn)
+        vt_signal_set_routed(vt_signal_routed() | b);
+    if (old)
+        *old = tmp;
+    return 0;
+}
+
+PL_PUBLIC int sigaction(int sig, const struct sigaction *act,
+                        struct sigaction *old)
+{
+    if (!pl_on() || !routable(sig))
+        return vt_real.sigaction(sig, act, old);
+    setup();
+    if (!act) {
+        current(sig, old ? old : &(struct sigaction){0});
+        return 0;
+    }
+    return set_action(sig, act, old);
+}
+PL_ALIAS(sigaction, __sigaction);
+
+/* --------------------------------------------- the older interfaces */
+
+static bool bad_sig(int sig)
+{
+    return sig < 1 || sig > NSIGS || sig == 32 || sig == 33;
+}
+
+/* signal(), bsd_signal(), ssignal(): BSD semantics, like glibc's:
+ * the signal itself blocked during its handler, SA_RESTART unless
+ * siginterrupt(sig, 1) was called. */
+PL_PUBLIC __sighandler_t signal(int sig, __sighandler_t h)
+{
+    if (h == SIG_ERR || bad_sig(sig)) {
+        errno = EINVAL;
+        return SIG_ERR;
+    }
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = h;
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, sig);
+    sa.sa_flags = (sigintr & pl_sigbit(sig)) ? 0 : SA_RESTART;
+    if (sigaction(sig, &sa, &old) < 0)
+        return SIG_ERR;
+    return old.sa_handler;
+}
+PL_ALIAS(signal, bsd_signal);
+PL_ALIAS(signal, ssignal);
+
+/* System V semantics: one-shot, not blocked during its handler, no
+ * restart. */
+PL_PUBLIC __sighandler_t sysv_signal(int sig, __sighandler_t h)
+{
+    if (h == SIG_ERR || bad_sig(sig)) {
+        errno = EINVAL;
+        return SIG_ERR;
+    }
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = h;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+    if (sigaction(sig, &sa, &old) < 0)
+        return SIG_ERR;
+    return old.sa_handler;
+}
+PL_ALIAS(sysv_signal, __sysv_signal);
+
+PL_PUBLIC int siginterrupt(int sig, int flag)
+{
+    struct sigaction sa;
+    if (sigaction(sig, NULL, &sa) < 0)
+        return -1;
+    if (flag) {
+        sigintr |= pl_sigbit(sig);
+        sa.sa_flags &= ~SA_RESTART;
+    } else {
+        sigintr &= ~pl_sigbit(sig);
+        sa.sa_flags |= SA_RESTART;
+    }
+    return sigaction(sig, &sa, NULL) < 0 ? -1 : 0;
+}
+
+PL_PUBLIC int sigignore(int sig)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    return sigaction(sig, &sa, NULL);
+}
+
+static int one_sig_mask(int how, int sig)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    if (sigaddset(&s, sig) < 0)
+        return -1;
+    return sigprocmask(how, &s, NULL);
+}
+PL_PUBLIC int sighold(int sig) { return one_sig_mask(SIG_BLOCK, sig); }
+PL_PUBLIC int sigrelse(int sig) { return one_sig_mask(SIG_UNBLOCK, sig); }
+
+/* System V sigset: SIG_HOLD blocks the signal; any other disposition is
+ * installed and unblocks it.  Returns the previous disposition, SIG_HOLD
+ * if the signal was blocked. */
+PL_PUBLIC __sighandler_t sigset(int sig, __sighandler_t disp)
+{
+    sigset_t s, old_mask;
+    sigemptyset(&s);
+    if (sigaddset(&s, sig) < 0 || bad_sig(sig) || disp == SIG_ERR) {
+        errno = EINVAL;
+        return SIG_ERR;
+    }
+    struct sigaction sa, old;
+    if (disp == SIG_HOLD) {
+        if (sigprocmask(SIG_BLOCK, &s, &old_mask) < 0 ||
+            sigaction(sig, NULL, &old) < 0)
+            return SIG_ERR;
+    } else {
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = disp;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(sig, &sa, &old) < 0 ||
+            sigprocmask(SIG_UNBLOCK, &s, &old_mask) < 0)
+            return SIG_ERR;
+    }
+    return sigismember(&old_mask, sig) ? SIG_HOLD : old.sa_handler;
+}
