@@ -9,18 +9,6 @@
 
 struct vt_real_table vt_real;
 
-#ifdef VT_STATIC_BUILD
-/* Static build: the linker's --wrap gives every wrapped X a __real_X. */
-#define VT_REAL_DECL(ret, name, params) extern ret __real_##name params;
-VT_REAL_FUNCS(VT_REAL_DECL)
-#undef VT_REAL_DECL
-void vt_real_init(void)
-{
-#define VT_REAL_SET(ret, name, params) vt_real.name = __real_##name;
-    VT_REAL_FUNCS(VT_REAL_SET)
-#undef VT_REAL_SET
-}
-#else
 static void *resolve(const char *name)
 {
     void *f = dlsym(RTLD_NEXT, name);
@@ -38,4 +26,3 @@ void vt_real_init(void)
     VT_REAL_FUNCS(VT_REAL_SET)
 #undef VT_REAL_SET
 }
-#endif

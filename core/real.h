@@ -1,10 +1,11 @@
 /*
  * real.h — the real libc/libpthread entry points, resolved in one place.
  *
- * The preload build finds them with dlsym(RTLD_NEXT) (dlvsym for the few
- * names glibc exports in several versions); the static build (-Wl,--wrap=X)
- * gets them from the linker as __real_X.  Nothing else in vthread may call
- * dlsym for a libc symbol or reach a wrapped symbol by its plain name.
+ * Both builds find them with dlsym(RTLD_NEXT): the preload library and a
+ * program linking libvthread.a (whole-archive, its own definitions first:
+ * docs/static-linking.md) both come before libc.  Nothing else in vthread
+ * may call dlsym for a libc symbol or reach an interposed symbol by its
+ * plain name.
  *
  * vt_real is filled once by vt_real_init(), before the runtime starts, and
  * only read afterwards (no lock needed).
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/sem.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -135,6 +137,11 @@
     X(int, epoll_wait, (int, struct epoll_event *, int, int))                 \
     X(int, close, (int))                                                      \
     X(pid_t, wait4, (pid_t, int *, int, struct rusage *))                     \
+    X(int, fcntl, (int, int, ...))                                            \
+    X(ssize_t, msgrcv, (int, void *, size_t, long, int))                      \
+    X(int, msgsnd, (int, const void *, size_t, int))                          \
+    X(int, semtimedop, (int, struct sembuf *, size_t,                         \
+                        const struct timespec *))                             \
     /* signals */                                                             \
     X(int, sigaction, (int, const struct sigaction *, struct sigaction *))   \
     /* process */                                                             \

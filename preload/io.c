@@ -34,6 +34,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -555,88 +558,200 @@ PL_PUBLIC int epoll_wait(int ep, struct epoll_event *ev, int max, int timeout)
     }
 }
 
-/* With no signal mask to install these are poll and epoll_wait; with one,
- * the mask must be in force exactly while the call waits, which only the
- * kernel can do: they then block as system calls (sysmon hands the P on). */
+/* ppoll, epoll_pwait(2), pselect: the G's mask is the given one while the
+ * call waits (pl_sigmask_enter: signals reach a parked G through its
+ * mask), so they park like poll, epoll_wait and select. */
+static int ts_to_ms(const struct timespec *ts)
+{
+    if (!ts)
+        return -1;
+    int64_t t = (int64_t)ts->tv_sec * 1000 + (ts->tv_nsec + 999999) / 1000000;
+    return t > 0x7fffffff ? 0x7fffffff : (int)t;
+}
+
+static bool ts_bad(const struct timespec *ts)
+{
+    return ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000);
+}
+
 PL_PUBLIC int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
                     const sigset_t *mask)
 {
-    if (!mask && parkable()) {
-        int ms = -1;
+    if (!parkable()) {
+        struct timespec copy, *tp = NULL;
         if (ts) {
-            if (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)
-                return (int)ret_errno(-EINVAL);
-            int64_t t = (int64_t)ts->tv_sec * 1000 +
-                        (ts->tv_nsec + 999999) / 1000000;
-            ms = t > 0x7fffffff ? 0x7fffffff : (int)t;
+            copy = *ts; /* the kernel updates it */
+            tp = &copy;
         }
-        return poll(fds, n, ms);
+        return (int)ret_errno(
+            sys6(SYS_ppoll, (long)fds, (long)n, (long)tp, (long)mask, 8, 0));
     }
-    if (parkable())
-        pl_testcancel();
-    struct timespec copy, *tp = NULL;
-    if (ts) {
-        copy = *ts; /* the kernel updates it */
-        tp = &copy;
+    if (ts_bad(ts))
+        return (int)ret_errno(-EINVAL);
+    if (!mask)
+        return poll(fds, n, ts_to_ms(ts));
+    pl_testcancel();
+    uint64_t old;
+    int r;
+    if (pl_sigmask_enter(mask, &old)) {
+        errno = EINTR;
+        r = -1;
+    } else {
+        r = poll(fds, n, ts_to_ms(ts));
     }
-    vt_syscall_enter();
-    long r = sys6(SYS_ppoll, (long)fds, (long)n, (long)tp, (long)mask, 8, 0);
-    vt_syscall_exit();
-    return (int)ret_errno(r);
+    pl_sigmask_leave(old);
+    return r;
 }
 
 PL_PUBLIC int epoll_pwait(int ep, struct epoll_event *ev, int max,
                           int timeout, const sigset_t *mask)
 {
+    if (!parkable())
+        return (int)ret_errno(
+            sys6(SYS_epoll_pwait, ep, (long)ev, max, timeout, (long)mask, 8));
     if (!mask)
         return epoll_wait(ep, ev, max, timeout);
-    if (parkable())
-        pl_testcancel();
-    vt_syscall_enter();
-    long r = sys6(SYS_epoll_pwait, ep, (long)ev, max, timeout, (long)mask, 8);
-    vt_syscall_exit();
-    return (int)ret_errno(r);
+    pl_testcancel();
+    uint64_t old;
+    int r;
+    if (pl_sigmask_enter(mask, &old)) {
+        errno = EINTR;
+        r = -1;
+    } else {
+        r = epoll_wait(ep, ev, max, timeout);
+    }
+    pl_sigmask_leave(old);
+    return r;
+}
+
+#ifndef SYS_epoll_pwait2
+#define SYS_epoll_pwait2 441
+#endif
+PL_PUBLIC int epoll_pwait2(int ep, struct epoll_event *ev, int max,
+                           const struct timespec *ts, const sigset_t *mask)
+{
+    if (!parkable() || ts_bad(ts))
+        return (int)ret_errno(
+            sys6(SYS_epoll_pwait2, ep, (long)ev, max, (long)ts, (long)mask, 8));
+    return epoll_pwait(ep, ev, max, ts_to_ms(ts), mask);
 }
 
 PL_PUBLIC int pselect(int n, fd_set *r, fd_set *w, fd_set *e,
                       const struct timespec *ts, const sigset_t *mask)
 {
-    if (parkable())
-        pl_testcancel();
-    struct timespec copy, *tp = NULL;
-    if (ts) {
-        copy = *ts;
-        tp = &copy;
+    if (!parkable() || ts_bad(ts)) {
+        struct timespec copy, *tp = NULL;
+        if (ts) {
+            copy = *ts;
+            tp = &copy;
+        }
+        /* the kernel's sixth argument: {mask, size} */
+        struct { const sigset_t *ss; size_t len; } m6 = {mask, 8};
+        return (int)ret_errno(sys6(SYS_pselect6, n, (long)r, (long)w, (long)e,
+                                   (long)tp, (long)&m6));
     }
-    /* the kernel's sixth argument: {mask, size} */
-    struct { const sigset_t *ss; size_t len; } m6 = {mask, 8};
-    vt_syscall_enter();
-    long res = sys6(SYS_pselect6, n, (long)r, (long)w, (long)e, (long)tp,
-                    (long)&m6);
-    vt_syscall_exit();
-    return (int)ret_errno(res);
+    struct timeval tv, *tvp = NULL;
+    if (ts) {
+        tv.tv_sec = ts->tv_sec;
+        tv.tv_usec = (ts->tv_nsec + 999) / 1000;
+        if (tv.tv_usec == 1000000) {
+            tv.tv_sec++;
+            tv.tv_usec = 0;
+        }
+        tvp = &tv;
+    }
+    if (!mask)
+        return select(n, r, w, e, tvp);
+    pl_testcancel();
+    uint64_t old;
+    int res;
+    if (pl_sigmask_enter(mask, &old)) {
+        errno = EINTR;
+        res = -1;
+    } else {
+        res = select(n, r, w, e, tvp);
+    }
+    pl_sigmask_leave(old);
+    return res;
 }
 
-/* Several messages at once: block as system calls. */
+/* Several messages at once, each as the single-message call would: a
+ * blocking recvmmsg waits for the first datagram, then for the rest
+ * unless MSG_WAITFORONE (the timeout, as in the kernel, is looked at
+ * after each datagram and gets the time left); a blocking sendmmsg sends
+ * them all.  Both report what they did before an error, if anything. */
 PL_PUBLIC int recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags,
                        struct timespec *ts)
 {
-    if (parkable())
-        pl_testcancel();
-    vt_syscall_enter();
-    long r = sys6(SYS_recvmmsg, fd, (long)v, n, flags, (long)ts, 0);
-    vt_syscall_exit();
-    return (int)ret_errno(r);
+    if (!parkable() || (flags & MSG_DONTWAIT) || n == 0 || ts_bad(ts))
+        return (int)ret_errno(sys6(SYS_recvmmsg, fd, (long)v, n, flags,
+                                   (long)ts, 0));
+    pl_testcancel();
+    int64_t end = ts ? pl_deadline_rel(ts) : 0;
+    int64_t dl = 0;
+    bool blocking = false;
+    unsigned got = 0;
+    long r = 0;
+    while (got < n) {
+        if (blocking) {
+            vt_syscall_enter();
+            r = sys6(SYS_recvmmsg, fd, (long)(v + got), n - got, flags, 0, 0);
+            vt_syscall_exit();
+        } else {
+            r = sys6(SYS_recvmmsg, fd, (long)(v + got), n - got,
+                     flags | MSG_DONTWAIT, 0, 0);
+        }
+        if (r > 0) {
+            got += (unsigned)r;
+            if ((flags & MSG_WAITFORONE) || (end && vt_now() >= end))
+                break;
+            continue;
+        }
+        if (r == 0 || r != -EAGAIN || got)
+            break;
+        r = wait_ready(fd, POLLIN, SO_RCVTIMEO, &dl, &blocking);
+        if (r < 0)
+            break;
+    }
+    if (ts && end) {
+        int64_t left = end - vt_now();
+        if (left < 0)
+            left = 0;
+        ts->tv_sec = left / PL_NS;
+        ts->tv_nsec = left % PL_NS;
+    }
+    return got ? (int)got : (int)ret_errno(r);
 }
 
 PL_PUBLIC int sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
 {
-    if (parkable())
-        pl_testcancel();
-    vt_syscall_enter();
-    long r = sys6(SYS_sendmmsg, fd, (long)v, n, flags, 0, 0);
-    vt_syscall_exit();
-    return (int)ret_errno(r);
+    if (!parkable() || (flags & MSG_DONTWAIT) || n == 0)
+        return (int)ret_errno(sys6(SYS_sendmmsg, fd, (long)v, n, flags, 0, 0));
+    pl_testcancel();
+    int64_t dl = 0;
+    bool blocking = false;
+    unsigned sent = 0;
+    long r = 0;
+    while (sent < n) {
+        if (blocking) {
+            vt_syscall_enter();
+            r = sys6(SYS_sendmmsg, fd, (long)(v + sent), n - sent, flags, 0, 0);
+            vt_syscall_exit();
+        } else {
+            r = sys6(SYS_sendmmsg, fd, (long)(v + sent), n - sent,
+                     flags | MSG_DONTWAIT, 0, 0);
+        }
+        if (r > 0) {
+            sent += (unsigned)r;
+            continue;
+        }
+        if (r != -EAGAIN || sent)
+            break;
+        r = wait_ready(fd, POLLOUT, SO_SNDTIMEO, &dl, &blocking);
+        if (r < 0)
+            break;
+    }
+    return sent ? (int)sent : (int)ret_errno(r);
 }
 
 /* A blocking flock may wait for as long as another process likes: hand
@@ -649,6 +764,70 @@ PL_PUBLIC int flock(int fd, int op)
     long r = SYS(SYS_flock, fd, op, 0);
     vt_syscall_exit();
     return (int)ret_errno(r);
+}
+
+/* fcntl: only the lock-waiting commands block, for as long as another
+ * process likes: the pessimistic path, and a cancellation point (as in
+ * glibc).  Everything else is glibc's. */
+PL_PUBLIC int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    long arg = va_arg(ap, long);
+    va_end(ap);
+    if ((cmd != F_SETLKW && cmd != F_OFD_SETLKW) || !parkable())
+        return vt_real.fcntl(fd, cmd, arg);
+    pl_testcancel();
+    vt_syscall_enter_block();
+    long r = SYS(SYS_fcntl, fd, cmd, arg);
+    vt_syscall_exit();
+    return (int)ret_errno(r);
+}
+PL_ALIAS(fcntl, fcntl64);
+PL_ALIAS(fcntl, __fcntl);
+
+/* System V message queues and semaphores wait without limit unless
+ * IPC_NOWAIT: the pessimistic path too. */
+PL_PUBLIC ssize_t msgrcv(int id, void *msg, size_t size, long type, int flg)
+{
+    if ((flg & IPC_NOWAIT) || !parkable())
+        return vt_real.msgrcv(id, msg, size, type, flg);
+    pl_testcancel();
+    vt_syscall_enter_block();
+    long r = sys6(SYS_msgrcv, id, (long)msg, (long)size, type, flg, 0);
+    vt_syscall_exit();
+    return ret_errno(r);
+}
+
+PL_PUBLIC int msgsnd(int id, const void *msg, size_t size, int flg)
+{
+    if ((flg & IPC_NOWAIT) || !parkable())
+        return vt_real.msgsnd(id, msg, size, flg);
+    pl_testcancel();
+    vt_syscall_enter_block();
+    long r = sys6(SYS_msgsnd, id, (long)msg, (long)size, flg, 0, 0);
+    vt_syscall_exit();
+    return (int)ret_errno(r);
+}
+
+PL_PUBLIC int semtimedop(int id, struct sembuf *ops, size_t n,
+                         const struct timespec *ts)
+{
+    bool may_wait = false;
+    for (size_t i = 0; ops && i < n; i++)
+        may_wait |= !(ops[i].sem_flg & IPC_NOWAIT);
+    if (!may_wait || !parkable())
+        return vt_real.semtimedop(id, ops, n, ts);
+    pl_testcancel();
+    vt_syscall_enter_block();
+    long r = sys6(SYS_semtimedop, id, (long)ops, (long)n, (long)ts, 0, 0);
+    vt_syscall_exit();
+    return (int)ret_errno(r);
+}
+
+PL_PUBLIC int semop(int id, struct sembuf *ops, size_t n)
+{
+    return semtimedop(id, ops, n, NULL);
 }
 
 /* ---------------------------------------------------- close, dup2, dup3 */

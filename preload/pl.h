@@ -296,6 +296,11 @@ PL_HIDDEN bool pl_sig_untag(int sig, siginfo_t *info);
 /* g no longer takes the routed signals in `set` (it blocked them or is
  * exiting): they go back to sysmon to find another G. */
 PL_HIDDEN void pl_sig_give_back(vt_g *g, uint64_t set);
+/* signal.c: the calling G's mask is *m for the length of one call
+ * (ppoll, epoll_pwait, pselect).  enter returns true when a pending
+ * signal's handler ran at once (the call then fails with EINTR). */
+PL_HIDDEN bool pl_sigmask_enter(const sigset_t *m, uint64_t *old);
+PL_HIDDEN void pl_sigmask_leave(uint64_t old);
 /* sysmon's routing pass (vt_hooks.route_signals). */
 PL_HIDDEN void pl_sig_route(void);
 /* The program's action for sig says "a handler runs" (not SIG_DFL/IGN). */

@@ -63,6 +63,11 @@ static void send_here(int sig, bool queued, union sigval v)
     syscall(SYS_rt_tgsigqueueinfo, pid, tid, sig, &si);
 }
 
+static uint64_t never_blocked(void)
+{
+    return bit(32) | bit(33) | bit(SIGKILL) | bit(SIGSTOP);
+}
+
 static uint64_t m_blocked(void)
 {
     uint64_t cur = 0;
@@ -242,8 +247,7 @@ static int g_sigmask(vt_g *g, int how, const sigset_t *set, sigset_t *old)
         return 0;
     uint64_t s;
     memcpy(&s, set, sizeof s);
-    /* never blocked: glibc's internal signals; SIGKILL, SIGSTOP */
-    s &= ~(bit(32) | bit(33) | bit(SIGKILL) | bit(SIGSTOP));
+    s &= ~never_blocked(); /* glibc's internal signals; SIGKILL, SIGSTOP */
     uint64_t nw = how == SIG_BLOCK ? cur | s : how == SIG_UNBLOCK ? cur & ~s : s;
     set_g_mask(g, nw);
     after_mask_change(g);
@@ -289,11 +293,6 @@ PL_PUBLIC int sigpending(sigset_t *set)
 }
 
 /* ------------------------------------------------------- signal waits */
-
-static uint64_t never_blocked(void)
-{
-    return bit(32) | bit(33) | bit(SIGKILL) | bit(SIGSTOP);
-}
 
 /* Takes a signal in `want` pending on g itself (pthread_kill,
  * pthread_sigqueue or raise while blocked); 0 if none. */
@@ -400,6 +399,33 @@ PL_PUBLIC int sigwait(const sigset_t *set, int *sig)
         return errno;
     *sig = r;
     return 0;
+}
+
+/* ------------------------------- a mask for the length of one call */
+
+/* ppoll, epoll_pwait, pselect: the calling G's mask is *m while the call
+ * waits.  Returns true when a signal the new mask lets through was
+ * pending and its handler ran: the call must then fail with EINTR (the
+ * kernel does the same).  Always pair with pl_sigmask_leave(*old). */
+bool pl_sigmask_enter(const sigset_t *m, uint64_t *old)
+{
+    vt_g *g = vt_self();
+    *old = g_mask(g);
+    uint64_t nw;
+    memcpy(&nw, m, sizeof nw);
+    set_g_mask(g, nw & ~never_blocked());
+    if ((atomic_load(&pl_gext(g)->sigpend) | pl_sig_process_pending()) & ~nw)
+        return pl_signals_deliver(g) != PL_INTR_NONE;
+    return false;
+}
+
+void pl_sigmask_leave(uint64_t old)
+{
+    vt_g *g = vt_self();
+    int e = errno;
+    set_g_mask(g, old);
+    after_mask_change(g);
+    errno = e;
 }
 
 /* ------------------------------------------------ sigsuspend, pause */
