@@ -25,11 +25,25 @@
  *
  * Stale events: epoll data carries the fd and the pd's sequence number,
  * which vt_fd_close bumps; an event for an older sequence is ignored.
- * vt_fd_close wakes the fd's waiters, which return EBADF (as Go does for
- * its own descriptors; the kernel would instead keep a blocked read
- * waiting on the old file — see docs/compatibility.md).
+ *
+ * Closing a descriptor Gs wait on.  In the kernel a blocked read holds a
+ * reference to the open file: close() in another thread does not wake it,
+ * it goes on waiting on the old file (and a new file that reuses the
+ * number is not its business).  So vt_fd_close duplicates the descriptor
+ * first when Gs are inside vt_wait_fd for it (the "alias", a descriptor
+ * number the program never sees), records the move for the old sequence,
+ * and wakes them: each comes back with *fd = the alias, retries and waits
+ * on it, and hands it back (vt_fd_alias_put) when its call ends; the last
+ * one closes it.  Counting who moves: pd->st packs (sequence << 32 |
+ * number of Gs inside vt_wait_fd in that sequence); a waiter adds itself
+ * with one fetch-add (so it is counted in exactly the sequence it saw)
+ * and leaves with a compare-and-swap that fails once the sequence moved;
+ * vt_fd_close swaps in (sequence + 1, 0) and gives the alias the count.
+ * If the duplicate cannot be made (no descriptor left) the waiters get
+ * EBADF instead.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,10 +56,21 @@
 
 struct pd {
     _Atomic int rready, wready;   /* an edge since the last consume */
-    _Atomic uint32_t seq;         /* bumped by vt_fd_close */
+    _Atomic uint64_t st;          /* seq << 32 | Gs inside vt_wait_fd */
     _Atomic uint32_t reg_seq;     /* seq registered with epoll, +1; 0 none */
-    vt_lock lock;                 /* registration */
+    vt_lock lock;                 /* registration, the move record */
+    /* The last close with waiters: Gs of sequence moved_seq continue on
+     * moved_to (-1: none could be made).  Written under lock before the
+     * sequence is bumped. */
+    _Atomic int moved_to;
+    _Atomic uint32_t moved_seq;
+    _Atomic int alias_refs;       /* this fd is an alias: users left */
 };
+
+static inline uint32_t pd_seq(struct pd *pd)
+{
+    return (uint32_t)(ld_acquire(&pd->st) >> 32);
+}
 
 #define CHUNK 1024
 #define MAXCHUNKS 1024            /* fds up to 1,048,576 */
@@ -105,7 +130,7 @@ static int ensure_epoll(void)
  * EPERM means the file cannot be polled (regular file, directory). */
 static int ensure_registered(int fd, struct pd *pd)
 {
-    uint32_t seq = ld_acquire(&pd->seq);
+    uint32_t seq = pd_seq(pd);
     if (ld_acquire(&pd->reg_seq) == seq + 1)
         return 0;
     int e = ensure_epoll();
@@ -143,15 +168,16 @@ static bool consume_or_wait(void *arg)
     return atomic_exchange(c->flag, 0) == 0;
 }
 
-int vt_wait_fd(int fd, short events, int64_t deadline)
+int vt_wait_fd(int *fdp, short events, int64_t deadline)
 {
+    int fd = *fdp;
     struct pd *pd = pd_get(fd);
     if (!pd)
         return EPERM;
     int err = ensure_registered(fd, pd);
     if (err)
         return err == EBADF ? EBADF : EPERM;
-    uint32_t seq = ld_acquire(&pd->seq);
+    uint32_t seq = (uint32_t)(xadd(&pd->st, 1) >> 32);
     struct wait_ctx c = {(events & POLLOUT) ? &pd->wready : &pd->rready};
     xadd(&waiters, 1);
     vt_set_wait_reason((events & POLLOUT) ? "descriptor writable"
@@ -159,8 +185,22 @@ int vt_wait_fd(int fd, short events, int64_t deadline)
     int r = vt_park(c.flag, consume_or_wait, NULL, &c, deadline,
                     VT_PARK_INTERRUPTIBLE, 0, NULL);
     xsub(&waiters, 1);
-    if (ld_acquire(&pd->seq) != seq)
-        return EBADF;
+    for (uint64_t cur = ld_acquire(&pd->st);;) {
+        if ((uint32_t)(cur >> 32) != seq) {
+            /* closed while we waited: our count went to the alias */
+            int to = -1;
+            vt_lock_acquire(&pd->lock);
+            if (ld_relaxed(&pd->moved_seq) == seq)
+                to = ld_relaxed(&pd->moved_to);
+            vt_lock_release(&pd->lock);
+            if (to < 0)
+                return EBADF;
+            *fdp = to;
+            return 0; /* retry on the alias, whatever r was */
+        }
+        if (cas(&pd->st, &cur, cur - 1))
+            break;
+    }
     switch (r) {
     case VT_PARK_TIMEOUT:
         return ETIMEDOUT;
@@ -174,19 +214,51 @@ int vt_wait_fd(int fd, short events, int64_t deadline)
 void vt_fd_close(int fd)
 {
     struct pd *pd = pd_get(fd);
-    if (!pd || ld_acquire(&pd->reg_seq) == 0)
+    if (!pd || (ld_acquire(&pd->reg_seq) == 0 &&
+                (uint32_t)ld_acquire(&pd->st) == 0))
         return;
     vt_lock_acquire(&pd->lock);
     if (ld_relaxed(&pd->reg_seq) != 0) {
         vt_sys4(SYS_epoll_ctl, ld_relaxed(&epfd), EPOLL_CTL_DEL, fd, NULL);
         st_release(&pd->reg_seq, 0);
     }
-    xadd(&pd->seq, 1);
+    uint64_t cur = ld_acquire(&pd->st);
+    uint32_t seq;
+    for (;;) {
+        seq = (uint32_t)(cur >> 32);
+        uint32_t inside = (uint32_t)cur;
+        int to = -1;
+        if (inside) {
+            long a = vt_sys3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 0);
+            if (a >= 0) {
+                to = (int)a;
+                st_release(&pd_get(to)->alias_refs, (int)inside);
+            }
+        }
+        st_release(&pd->moved_to, to);
+        st_release(&pd->moved_seq, seq);
+        if (cas(&pd->st, &cur, (uint64_t)(seq + 1) << 32))
+            break;
+        /* a waiter came or left meanwhile: undo and count again */
+        if (to >= 0) {
+            st_release(&pd_get(to)->alias_refs, 0);
+            vt_sys1(SYS_close, to);
+        }
+    }
     st_release(&pd->rready, 1);
     st_release(&pd->wready, 1);
     vt_lock_release(&pd->lock);
     vt_unpark_all(&pd->rready);
     vt_unpark_all(&pd->wready);
+}
+
+void vt_fd_alias_put(int alias)
+{
+    struct pd *pd = pd_get(alias);
+    if (!pd || xsub(&pd->alias_refs, 1) != 1)
+        return;
+    vt_fd_close(alias);
+    vt_sys1(SYS_close, alias);
 }
 
 bool vt_netpoll_has_waiters(void) { return ld_acquire(&waiters) > 0; }
@@ -227,7 +299,7 @@ int vt_netpoll(int64_t deadline)
             continue;
         }
         struct pd *pd = pd_get((int)(uint32_t)d);
-        if (!pd || ld_acquire(&pd->seq) != (uint32_t)(d >> 32))
+        if (!pd || pd_seq(pd) != (uint32_t)(d >> 32))
             continue; /* stale: the fd was closed since */
         uint32_t ev = evs[i].events;
         if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {

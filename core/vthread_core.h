@@ -288,16 +288,24 @@ VT_HIDDEN void vt_syscall_enter(void);
 VT_HIDDEN void vt_syscall_enter_block(void);
 VT_HIDDEN void vt_syscall_exit(void);
 
-/* Waits until fd may be ready for `events` (POLLIN or POLLOUT) — the
+/* Waits until *fd may be ready for `events` (POLLIN or POLLOUT) — the
  * caller's non-blocking attempt failed with EAGAIN — without blocking the
  * OS thread.  Returns 0 (retry the call; readiness may be spurious),
- * ETIMEDOUT (deadline), EINTR (vt_interrupt), EBADF (vt_fd_close ran on
- * fd meanwhile), or EPERM: the file cannot be polled (a regular file);
- * the caller must then block in the kernel (vt_syscall_enter).  Must be
+ * ETIMEDOUT (deadline), EINTR (vt_interrupt), EBADF (the descriptor was
+ * closed before the wait, or closed meanwhile and could not be kept), or
+ * EPERM: the file cannot be polled (a regular file); the caller must then
+ * block in the kernel (vt_syscall_enter).
+ * If the program closed (or dup2'ed over) the descriptor while we waited,
+ * the wait goes on as in the kernel, on the same open file: *fd is changed
+ * to a private duplicate ("alias") and 0 returned; the caller retries on
+ * *fd and must call vt_fd_alias_put(*fd) when its call is over.  Must be
  * called by a G. */
-VT_HIDDEN int vt_wait_fd(int fd, short events, int64_t deadline);
+VT_HIDDEN int vt_wait_fd(int *fd, short events, int64_t deadline);
+/* Hands back an alias vt_wait_fd gave; the last user closes it. */
+VT_HIDDEN void vt_fd_alias_put(int alias);
 /* Before fd is closed or replaced (close, dup2, dup3): drops its
- * registration and wakes its waiters with EBADF.  Caller may be a non-G. */
+ * registration; Gs waiting on it move to an alias (above).  Caller may be
+ * a non-G. */
 VT_HIDDEN void vt_fd_close(int fd);
 
 /* After a dlopen: gives every existing G the initial TLS image of modules

@@ -23,8 +23,9 @@
  * make the plain call.  The real calls are raw system calls, which touch no
  * errno; errno is set once, at the end, as libc would.
  *
- * close/dup2/dup3 first tell the netpoller (vt_fd_close) so Gs parked on
- * the old descriptor wake (with EBADF: see docs/compatibility.md).
+ * close/dup2/dup3 first tell the netpoller (vt_fd_close): Gs parked on the
+ * old descriptor go on waiting on the same open file, as a blocked call
+ * does in the kernel (struct fdref below).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -85,6 +86,23 @@ static inline bool parkable(void)
     return pl_on() && vt_self() != NULL;
 }
 
+/* The descriptor a blocking call works on.  It starts as the program's;
+ * if the program closes that one while we wait, vt_wait_fd moves us to a
+ * private duplicate of the same open file (the kernel too keeps waiting on
+ * the old file), which is handed back when the call ends, by any return or
+ * by cancellation's unwinding (the cleanup attribute; preload/ is built
+ * with -fexceptions). */
+struct fdref {
+    int fd, orig;
+};
+static void fdref_done(struct fdref *f)
+{
+    if (f->fd != f->orig)
+        vt_fd_alias_put(f->fd);
+}
+#define FD_FOLLOW(name, fd0)                                                  \
+    struct fdref name __attribute__((cleanup(fdref_done))) = {(fd0), (fd0)}
+
 static bool user_nonblocking(int fd)
 {
     long fl = SYS(SYS_fcntl, fd, F_GETFL, 0);
@@ -105,13 +123,13 @@ static int64_t sock_deadline(int fd, int opt)
 
 /* After a would-block: 0 to retry, or -errno to return.  *deadline is
  * computed on first use (socket timeout option `opt`, 0 for none). */
-static long wait_ready(int fd, short ev, int opt, int64_t *deadline,
+static long wait_ready(int *fd, short ev, int opt, int64_t *deadline,
                        bool *blocking_fallback)
 {
-    if (user_nonblocking(fd))
+    if (user_nonblocking(*fd))
         return -EAGAIN;
     if (*deadline == 0 && opt)
-        *deadline = sock_deadline(fd, opt);
+        *deadline = sock_deadline(*fd, opt);
     if (*deadline < 0)
         *deadline = 0;
     int e = vt_wait_fd(fd, ev, *deadline > 0 ? *deadline : 0);
@@ -141,30 +159,31 @@ static long written_or(size_t total, long err)
     return total ? (long)total : err;
 }
 
-static long do_readv(int fd, const struct iovec *iov, int n)
+static long do_readv(int fd0, const struct iovec *iov, int n)
 {
+    FD_FOLLOW(F, fd0);
     if (!parkable())
-        return SYS(SYS_readv, fd, iov, n);
+        return SYS(SYS_readv, F.fd, iov, n);
     int64_t dl = 0;
     bool blocking = false;
     for (;;) {
         long r;
         if (!blocking) {
-            r = sys6(SYS_preadv2, fd, (long)iov, n, -1, -1, RWF_NOWAIT);
+            r = sys6(SYS_preadv2, F.fd, (long)iov, n, -1, -1, RWF_NOWAIT);
             if (r != -EAGAIN && r != -EOPNOTSUPP && r != -EINVAL)
                 return r;
             if (r != -EAGAIN)
                 blocking = true; /* no per-call flag here (tty, ...) */
         }
         if (blocking) {
-            if (user_nonblocking(fd))
-                return SYS(SYS_readv, fd, iov, n);
+            if (user_nonblocking(F.fd))
+                return SYS(SYS_readv, F.fd, iov, n);
             vt_syscall_enter();
-            r = SYS(SYS_readv, fd, iov, n);
+            r = SYS(SYS_readv, F.fd, iov, n);
             vt_syscall_exit();
             return r;
         }
-        r = wait_ready(fd, POLLIN, SO_RCVTIMEO, &dl, &blocking);
+        r = wait_ready(&F.fd, POLLIN, SO_RCVTIMEO, &dl, &blocking);
         if (r < 0)
             return r;
     }
@@ -172,13 +191,14 @@ static long do_readv(int fd, const struct iovec *iov, int n)
 
 /* Writes everything unless the program made fd non-blocking, as a
  * blocking write does; returns what was written before an error, if any. */
-static long do_writev(int fd, const struct iovec *iov0, int n0)
+static long do_writev(int fd0, const struct iovec *iov0, int n0)
 {
+    FD_FOLLOW(F, fd0);
     if (!parkable())
-        return SYS(SYS_writev, fd, iov0, n0);
+        return SYS(SYS_writev, F.fd, iov0, n0);
     struct iovec local[8], *iov = local;
     if (n0 > 8 || n0 < 0)
-        return SYS(SYS_writev, fd, iov0, n0); /* rare: write it plainly */
+        return SYS(SYS_writev, F.fd, iov0, n0); /* rare: write it plainly */
     size_t n = (size_t)n0;
     memcpy(local, iov0, sizeof(struct iovec) * n);
     size_t total = 0;
@@ -187,13 +207,13 @@ static long do_writev(int fd, const struct iovec *iov0, int n0)
     for (;;) {
         long r;
         if (!blocking) {
-            r = sys6(SYS_pwritev2, fd, (long)iov, n, -1, -1, RWF_NOWAIT);
+            r = sys6(SYS_pwritev2, F.fd, (long)iov, n, -1, -1, RWF_NOWAIT);
             if (r == -EOPNOTSUPP || r == -EINVAL)
                 blocking = true;
         }
         if (blocking) {
             vt_syscall_enter();
-            r = SYS(SYS_writev, fd, iov, n);
+            r = SYS(SYS_writev, F.fd, iov, n);
             vt_syscall_exit();
             return r < 0 ? written_or(total, r) : (long)(total + r);
         }
@@ -205,7 +225,7 @@ static long do_writev(int fd, const struct iovec *iov0, int n0)
         }
         if (r != -EAGAIN)
             return written_or(total, r);
-        r = wait_ready(fd, POLLOUT, SO_SNDTIMEO, &dl, &blocking);
+        r = wait_ready(&F.fd, POLLOUT, SO_SNDTIMEO, &dl, &blocking);
         if (r < 0)
             return written_or(total, r);
     }
@@ -282,24 +302,25 @@ PL_PUBLIC ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
 
 /* ------------------------------------------------------------- sockets */
 
-static long do_recvmsg(int fd, struct msghdr *msg, int flags)
+static long do_recvmsg(int fd0, struct msghdr *msg, int flags)
 {
+    FD_FOLLOW(F, fd0);
     if (!parkable() || (flags & MSG_DONTWAIT))
-        return SYS(SYS_recvmsg, fd, msg, flags);
+        return SYS(SYS_recvmsg, F.fd, msg, flags);
     int64_t dl = 0;
     bool blocking = false;
     for (;;) {
         long r;
         if (blocking) {
             vt_syscall_enter();
-            r = SYS(SYS_recvmsg, fd, msg, flags);
+            r = SYS(SYS_recvmsg, F.fd, msg, flags);
             vt_syscall_exit();
             return r;
         }
-        r = SYS(SYS_recvmsg, fd, msg, flags | MSG_DONTWAIT);
+        r = SYS(SYS_recvmsg, F.fd, msg, flags | MSG_DONTWAIT);
         if (r != -EAGAIN)
             return r;
-        r = wait_ready(fd, POLLIN, SO_RCVTIMEO, &dl, &blocking);
+        r = wait_ready(&F.fd, POLLIN, SO_RCVTIMEO, &dl, &blocking);
         if (r < 0)
             return r;
     }
@@ -347,14 +368,15 @@ PL_PUBLIC ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen,
 }
 
 /* A blocking send on a stream socket sends everything (or fails). */
-static long do_sendmsg(int fd, const struct msghdr *msg0, int flags)
+static long do_sendmsg(int fd0, const struct msghdr *msg0, int flags)
 {
+    FD_FOLLOW(F, fd0);
     if (!parkable() || (flags & MSG_DONTWAIT))
-        return SYS(SYS_sendmsg, fd, msg0, flags);
+        return SYS(SYS_sendmsg, F.fd, msg0, flags);
     struct msghdr msg = *msg0;
     struct iovec local[8];
     if (msg.msg_iovlen > 8)
-        return SYS(SYS_sendmsg, fd, msg0, flags);
+        return SYS(SYS_sendmsg, F.fd, msg0, flags);
     memcpy(local, msg0->msg_iov, sizeof(struct iovec) * msg.msg_iovlen);
     msg.msg_iov = local;
     size_t total = 0;
@@ -364,11 +386,11 @@ static long do_sendmsg(int fd, const struct msghdr *msg0, int flags)
         long r;
         if (blocking) {
             vt_syscall_enter();
-            r = SYS(SYS_sendmsg, fd, &msg, flags);
+            r = SYS(SYS_sendmsg, F.fd, &msg, flags);
             vt_syscall_exit();
             return r < 0 ? written_or(total, r) : (long)(total + r);
         }
-        r = SYS(SYS_sendmsg, fd, &msg, flags | MSG_DONTWAIT);
+        r = SYS(SYS_sendmsg, F.fd, &msg, flags | MSG_DONTWAIT);
         if (r >= 0) {
             total += (size_t)r;
             if (advance_iov(&msg.msg_iov, &msg.msg_iovlen, (size_t)r))
@@ -380,7 +402,7 @@ static long do_sendmsg(int fd, const struct msghdr *msg0, int flags)
         }
         if (r != -EAGAIN)
             return written_or(total, r);
-        r = wait_ready(fd, POLLOUT, SO_SNDTIMEO, &dl, &blocking);
+        r = wait_ready(&F.fd, POLLOUT, SO_SNDTIMEO, &dl, &blocking);
         if (r < 0)
             return written_or(total, r);
     }
@@ -410,25 +432,26 @@ PL_PUBLIC ssize_t send(int fd, const void *buf, size_t n, int flags)
 /* accept has no per-call flag: ask poll first, then accept.  Another G
  * may take the connection in between: that accept then blocks its M,
  * inside vt_syscall_enter, so sysmon hands the P away. */
-PL_PUBLIC int accept4(int fd, struct sockaddr *addr, socklen_t *alen,
+PL_PUBLIC int accept4(int fd0, struct sockaddr *addr, socklen_t *alen,
                       int flags)
 {
-    NOT_G_USE_REAL(vt_real.accept4(fd, addr, alen, flags));
-    if (user_nonblocking(fd))
+    FD_FOLLOW(F, fd0);
+    NOT_G_USE_REAL(vt_real.accept4(F.fd, addr, alen, flags));
+    if (user_nonblocking(F.fd))
         return (int)ret_errno(
-            sys6(SYS_accept4, fd, (long)addr, (long)alen, flags, 0, 0));
+            sys6(SYS_accept4, F.fd, (long)addr, (long)alen, flags, 0, 0));
     int64_t dl = 0;
     bool blocking = false;
     for (;;) {
-        struct pollfd p = {fd, POLLIN, 0};
+        struct pollfd p = {F.fd, POLLIN, 0};
         long n = SYS(SYS_poll, &p, 1, 0);
         if (n != 0 || blocking) {
             vt_syscall_enter();
-            long r = sys6(SYS_accept4, fd, (long)addr, (long)alen, flags, 0, 0);
+            long r = sys6(SYS_accept4, F.fd, (long)addr, (long)alen, flags, 0, 0);
             vt_syscall_exit();
             return (int)ret_errno(r);
         }
-        long w = wait_ready(fd, POLLIN, SO_RCVTIMEO, &dl, &blocking);
+        long w = wait_ready(&F.fd, POLLIN, SO_RCVTIMEO, &dl, &blocking);
         if (w < 0)
             return (int)ret_errno(w);
     }
@@ -471,12 +494,25 @@ PL_PUBLIC int poll(struct pollfd *fds, nfds_t n, int timeout)
         return 0;
     }
     int64_t dl = ms_deadline(timeout);
+    FD_FOLLOW(F, n == 1 ? fds[0].fd : -1);
     for (;;) {
-        long r = SYS(SYS_poll, fds, n, 0);
+        long r = 0;
+        if (F.fd != F.orig) {
+            /* The program closed the descriptor while we waited.  The
+             * kernel's poll stays asleep on the old file and, when that
+             * file wakes it, looks the number up again (POLLNVAL, or
+             * whatever file has the number now): the same here. */
+            struct pollfd one = fds[0];
+            one.fd = F.fd;
+            if (SYS(SYS_poll, &one, 1, 0) > 0)
+                r = SYS(SYS_poll, fds, n, 0);
+        } else {
+            r = SYS(SYS_poll, fds, n, 0);
+        }
         if (r != 0)
             return (int)ret_errno(r);
         if (n == 1 && fds[0].fd >= 0 && (fds[0].events & (POLLIN | POLLOUT))) {
-            int e = vt_wait_fd(fds[0].fd,
+            int e = vt_wait_fd(&F.fd,
                                (fds[0].events & POLLIN) ? POLLIN : POLLOUT, dl);
             if (e == ETIMEDOUT)
                 return 0;
@@ -540,18 +576,19 @@ PL_PUBLIC int epoll_wait(int ep, struct epoll_event *ev, int max, int timeout)
         return (int)ret_errno(
             sys6(SYS_epoll_wait, ep, (long)ev, max, timeout, 0, 0));
     int64_t dl = ms_deadline(timeout);
+    FD_FOLLOW(F, ep);
     for (;;) {
-        long r = sys6(SYS_epoll_wait, ep, (long)ev, max, 0, 0, 0);
+        long r = sys6(SYS_epoll_wait, F.fd, (long)ev, max, 0, 0, 0);
         if (r != 0)
             return (int)ret_errno(r);
-        int e = vt_wait_fd(ep, POLLIN, dl);
+        int e = vt_wait_fd(&F.fd, POLLIN, dl);
         if (e == ETIMEDOUT)
             return 0;
         if (e == EINTR && pl_interrupted() != PL_INTR_NONE)
             return (int)ret_errno(-EINTR);
         if (e == EPERM || e == EBADF) {
             vt_syscall_enter();
-            r = sys6(SYS_epoll_wait, ep, (long)ev, max, timeout, 0, 0);
+            r = sys6(SYS_epoll_wait, F.fd, (long)ev, max, timeout, 0, 0);
             vt_syscall_exit();
             return (int)ret_errno(r);
         }
@@ -680,11 +717,12 @@ PL_PUBLIC int pselect(int n, fd_set *r, fd_set *w, fd_set *e,
  * unless MSG_WAITFORONE (the timeout, as in the kernel, is looked at
  * after each datagram and gets the time left); a blocking sendmmsg sends
  * them all.  Both report what they did before an error, if anything. */
-PL_PUBLIC int recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags,
+PL_PUBLIC int recvmmsg(int fd0, struct mmsghdr *v, unsigned n, int flags,
                        struct timespec *ts)
 {
+    FD_FOLLOW(F, fd0);
     if (!parkable() || (flags & MSG_DONTWAIT) || n == 0 || ts_bad(ts))
-        return (int)ret_errno(sys6(SYS_recvmmsg, fd, (long)v, n, flags,
+        return (int)ret_errno(sys6(SYS_recvmmsg, F.fd, (long)v, n, flags,
                                    (long)ts, 0));
     pl_testcancel();
     int64_t end = ts ? pl_deadline_rel(ts) : 0;
@@ -695,10 +733,10 @@ PL_PUBLIC int recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags,
     while (got < n) {
         if (blocking) {
             vt_syscall_enter();
-            r = sys6(SYS_recvmmsg, fd, (long)(v + got), n - got, flags, 0, 0);
+            r = sys6(SYS_recvmmsg, F.fd, (long)(v + got), n - got, flags, 0, 0);
             vt_syscall_exit();
         } else {
-            r = sys6(SYS_recvmmsg, fd, (long)(v + got), n - got,
+            r = sys6(SYS_recvmmsg, F.fd, (long)(v + got), n - got,
                      flags | MSG_DONTWAIT, 0, 0);
         }
         if (r > 0) {
@@ -709,7 +747,7 @@ PL_PUBLIC int recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags,
         }
         if (r == 0 || r != -EAGAIN || got)
             break;
-        r = wait_ready(fd, POLLIN, SO_RCVTIMEO, &dl, &blocking);
+        r = wait_ready(&F.fd, POLLIN, SO_RCVTIMEO, &dl, &blocking);
         if (r < 0)
             break;
     }
@@ -723,10 +761,11 @@ PL_PUBLIC int recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags,
     return got ? (int)got : (int)ret_errno(r);
 }
 
-PL_PUBLIC int sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
+PL_PUBLIC int sendmmsg(int fd0, struct mmsghdr *v, unsigned n, int flags)
 {
+    FD_FOLLOW(F, fd0);
     if (!parkable() || (flags & MSG_DONTWAIT) || n == 0)
-        return (int)ret_errno(sys6(SYS_sendmmsg, fd, (long)v, n, flags, 0, 0));
+        return (int)ret_errno(sys6(SYS_sendmmsg, F.fd, (long)v, n, flags, 0, 0));
     pl_testcancel();
     int64_t dl = 0;
     bool blocking = false;
@@ -735,10 +774,10 @@ PL_PUBLIC int sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
     while (sent < n) {
         if (blocking) {
             vt_syscall_enter();
-            r = sys6(SYS_sendmmsg, fd, (long)(v + sent), n - sent, flags, 0, 0);
+            r = sys6(SYS_sendmmsg, F.fd, (long)(v + sent), n - sent, flags, 0, 0);
             vt_syscall_exit();
         } else {
-            r = sys6(SYS_sendmmsg, fd, (long)(v + sent), n - sent,
+            r = sys6(SYS_sendmmsg, F.fd, (long)(v + sent), n - sent,
                      flags | MSG_DONTWAIT, 0, 0);
         }
         if (r > 0) {
@@ -747,7 +786,7 @@ PL_PUBLIC int sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
         }
         if (r != -EAGAIN || sent)
             break;
-        r = wait_ready(fd, POLLOUT, SO_SNDTIMEO, &dl, &blocking);
+        r = wait_ready(&F.fd, POLLOUT, SO_SNDTIMEO, &dl, &blocking);
         if (r < 0)
             break;
     }

@@ -6,6 +6,7 @@
  * timeout, and the runtime starts lazily inside it at the first vt_spawn.
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <locale.h>
 #include <pthread.h>
@@ -646,16 +647,22 @@ END_TEST
 /* What the preload's read wrapper does on a descriptor it may not block. */
 static ssize_t g_read(int fd, void *buf, size_t n)
 {
+    int f = fd;
+    ssize_t r;
     for (;;) {
-        ssize_t r = read(fd, buf, n);
+        r = read(f, buf, n);
         if (r >= 0 || errno != EAGAIN)
-            return r;
-        int e = vt_wait_fd(fd, POLLIN, 0);
+            break;
+        int e = vt_wait_fd(&f, POLLIN, 0);
         if (e) {
             errno = e;
-            return -1;
+            r = -1;
+            break;
         }
     }
+    if (f != fd)
+        vt_fd_alias_put(f);
+    return r;
 }
 
 static int pp[2][2];
@@ -734,34 +741,56 @@ START_TEST(netpoll_timeout_and_close)
     int64_t t0 = vt_now();
     char c;
     ck_assert_int_eq(read(p[0], &c, 1), -1);
-    ck_assert_int_eq(vt_wait_fd(p[0], POLLIN, t0 + 20000000), 0); /* first
+    ck_assert_int_eq(vt_wait_fd(&p[0], POLLIN, t0 + 20000000), 0); /* first
         wait after registration reports "maybe ready" */
-    ck_assert_int_eq(vt_wait_fd(p[0], POLLIN, t0 + 20000000), ETIMEDOUT);
+    ck_assert_int_eq(vt_wait_fd(&p[0], POLLIN, t0 + 20000000), ETIMEDOUT);
     ck_assert(vt_now() - t0 >= 20000000);
     /* A regular file cannot be polled: EPERM tells the caller to block. */
     int f = open("/proc/self/status", O_RDONLY);
-    ck_assert_int_eq(vt_wait_fd(f, POLLIN, 0), EPERM);
+    ck_assert_int_eq(vt_wait_fd(&f, POLLIN, 0), EPERM);
     close(f);
 }
 END_TEST
 
 static int closing_pipe[2];
+static char closing_got;
 static void *wait_closed(void *arg)
 {
-    char c;
-    ssize_t r = g_read(closing_pipe[0], &c, 1);
-    return (void *)(uintptr_t)(r == -1 && errno == EBADF);
+    ssize_t r = g_read(closing_pipe[0], &closing_got, 1);
+    return (void *)(uintptr_t)(r == 1);
 }
 
-START_TEST(netpoll_close_wakes_waiter)
+static int count_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* As in the kernel, closing a descriptor a G waits on does not wake it
+ * with an error: it goes on waiting on the same open file (through a
+ * private duplicate, closed when its call ends), and gets the data. */
+START_TEST(netpoll_close_keeps_waiting)
 {
     init_rt();
     ck_assert_int_eq(pipe2(closing_pipe, O_NONBLOCK), 0);
     vt_g *g = spawn(wait_closed, NULL);
     vt_sleep_until(vt_now() + 20000000);
+    int before = count_fds(); /* the netpoller's own descriptors made */
     vt_fd_close(closing_pipe[0]);
     close(closing_pipe[0]);
+    vt_sleep_until(vt_now() + 20000000);
+    ck_assert_int_eq(write(closing_pipe[1], "x", 1), 1);
     ck_assert_ptr_eq(join(g), (void *)1);
+    ck_assert_int_eq(closing_got, 'x');
+    /* the reader's duplicate is gone, and so is our read end */
+    ck_assert_int_eq(count_fds(), before - 1);
+    close(closing_pipe[1]);
 }
 END_TEST
 
@@ -1167,7 +1196,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, netpoll_pipe_pingpong);
     tcase_add_test(tc, netpoll_thousand_waiters);
     tcase_add_test(tc, netpoll_timeout_and_close);
-    tcase_add_test(tc, netpoll_close_wakes_waiter);
+    tcase_add_test(tc, netpoll_close_keeps_waiting);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("sysmon");
