@@ -318,6 +318,11 @@ struct vt_sched {
      * routed_gen makes every M re-strip its mask at its next switch. */
     _Atomic uint64_t routed;
     _Atomic unsigned routed_gen;
+    /* The mask a G last asked for (m_set_mask), or the first thread's:
+     * what a new M starts with, so that it blocks what the program's
+     * threads block (a new M is often made by sysmon, which blocks
+     * everything). */
+    _Atomic uint64_t mask_hint;
 };
 
 VT_HIDDEN extern struct vt_sched vt_sched;

@@ -354,6 +354,10 @@ static void *mstart(void *arg)
     m->g0->pd = (void *)vt_arch_get_tp();
     m->g0->on_cpu = 1;
     m->g0->status = G_RUNNING;
+    /* not the creator's mask (sysmon's blocks everything): see mask_hint */
+    uint64_t k = ld_relaxed(&vt_sched.mask_hint) & ~ld_acquire(&vt_sched.routed);
+    vt_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &k, NULL, 8);
+    m->routed_gen = ld_acquire(&vt_sched.routed_gen);
     vt_crash_thread_init();
     vt_p *p = m->nextp;
     m->nextp = NULL;
@@ -770,6 +774,7 @@ static void m_set_mask(vt_m *m, const sigset_t *set)
      * signals (vthread_core.h, "signals") */
     uint64_t k;
     memcpy(&k, set, sizeof k);
+    st_relaxed(&vt_sched.mask_hint, k);
     k &= ~ld_acquire(&vt_sched.routed);
     vt_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &k, NULL, 8);
     m->kmask = *set;
@@ -1523,6 +1528,9 @@ void vt_start(void)
         return;
     }
     vt_runtime_init();
+    uint64_t k0 = 0;
+    vt_sys4(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &k0, 8);
+    st_relaxed(&vt_sched.mask_hint, k0);
     int n = vt_cfg.procs;
     vt_sched.nprocs = n;
     vt_sched.allp = calloc((size_t)n, sizeof(vt_p *));

@@ -34,10 +34,8 @@
  * cancellation off, or one second has passed (then the request stays
  * pending and acts at the next cancellation point).  The handler is
  * installed with SA_NODEFER and an empty mask so an M's mask is unchanged
- * when a G unwinds out of it.  The first G (the process's main thread) is
- * never cancelled asynchronously from the handler (its pthread_exit does
- * not unwind, thread.c); the request then acts at its next cancellation
- * point.
+ * when a G unwinds out of it.  The first G (the process's main thread)
+ * unwinds through our pthread_exit, which ends it as a G (thread.c).
  *
  * Threads that are not Gs are cancelled the same way, with a single
  * directed SIGCANCEL when asynchronous (glibc's protocol; we cannot let
@@ -92,11 +90,8 @@ static void cancel_handler(int sig, siginfo_t *si, void *uc)
     uintptr_t pc = (uintptr_t)((ucontext_t *)uc)->uc_mcontext.gregs[REG_RIP];
     if (pc >= lib_lo && pc < lib_hi)
         goto out; /* inside the runtime: the canceller retries */
-    vt_g *g = vt_self();
-    if (g && vt_g_id(g) == 1)
-        goto out; /* the first G: acts at a cancellation point */
     PL_PD_FIELD(pl_self_pd(), PL_PD_RESULT, void *) = PTHREAD_CANCELED;
-    vt_real.pthread_exit(PTHREAD_CANCELED);
+    pthread_exit(PTHREAD_CANCELED); /* ours: the first G's case too */
 out:
     errno = e;
 }
@@ -241,7 +236,7 @@ PL_PUBLIC int pthread_cancel(pthread_t th)
         return 0;
     }
     vt_interrupt(g); /* a parked G wakes and acts (pl_interrupted) */
-    if (!async_wanted(nw) || vt_g_id(g) == 1 || !setup())
+    if (!async_wanted(nw) || !setup())
         return 0;
     /* Off our P meanwhile (handed off at once): the target may be
      * runnable and waiting for a P, e.g. ours with VTHREAD_PROCS=1; we

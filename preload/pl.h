@@ -74,6 +74,8 @@ static inline bool pl_on(void)
 #define PL_PD_SELF 0x10
 #define PL_PD_TID 0x2d0
 #define PL_PD_CLEANUP 0x2f8           /* old-style _pthread_cleanup_buffer */
+#define PL_PD_CLEANUP_JMP_BUF 0x300   /* __pthread_unwind_buf_t chain */
+#define PL_PD_POINTER_GUARD 0x30      /* tcbhead_t.pointer_guard */
 #define PL_PD_CANCELHANDLING 0x308    /* int, bits below */
 #define PL_PD_RESULT 0x628
 #define PL_PD_STACKBLOCK 0x690

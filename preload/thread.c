@@ -167,17 +167,50 @@ PL_PUBLIC int pthread_create(pthread_t *th, const pthread_attr_t *attr,
 
 /* ----------------------------------------------------------------- exit */
 
+/* The first G: the process's original thread, on its original stack.
+ * glibc's pthread_exit unwinds it (cleanup handlers, C++ destructors)
+ * down to the unwind buffer __libc_start_call_main set up around main(),
+ * and longjmps there; glibc then ends the OS thread — under the runtime,
+ * an M.  So before unwinding, that bottom buffer's resume address is
+ * pointed at first_g_landing, which ends the G instead.  The buffer is
+ * glibc's jmp_buf: rip at index 7, mangled as glibc's PTR_MANGLE does on
+ * x86_64 (xor with the thread's pointer guard, rotate left 0x11); the
+ * stack pointer stays that of __libc_start_call_main's frame, which is
+ * live and which nothing returns to. */
+static void *first_retval;
+
+__attribute__((noreturn, force_align_arg_pointer, used)) static void
+first_g_landing(void)
+{
+    vt_exit(first_retval);
+}
+
+static bool first_g_redirect_unwind(void)
+{
+    void *pd = pl_self_pd();
+    __pthread_unwind_buf_t *b =
+        PL_PD_FIELD(pd, PL_PD_CLEANUP_JMP_BUF, __pthread_unwind_buf_t *);
+    if (!b) /* pthread_exit before main() (a constructor): no buffer */
+        return false;
+    while (b->__pad[0]) /* priv.data.prev: pthread_cleanup_push's buffers */
+        b = b->__pad[0];
+    uintptr_t guard = PL_PD_FIELD(pd, PL_PD_POINTER_GUARD, uintptr_t);
+    uintptr_t pc = (uintptr_t)first_g_landing ^ guard;
+    pc = (pc << 0x11) | (pc >> (64 - 0x11));
+    b->__cancel_jmp_buf[0].__cancel_jmp_buf[7] = (long)pc;
+    return true;
+}
+
 PL_PUBLIC void pthread_exit(void *retval)
 {
     vt_g *g = pl_on() ? vt_self() : NULL;
-    /* The first G is the process's original thread: glibc's pthread_exit
-     * would unwind into __libc_start_call_main and end the OS thread under
-     * the runtime.  Until core handles it, end it through vt_exit without
-     * unwinding: our exit hook runs old-style cleanup handlers and key
-     * destructors, but pthread_cleanup_push handlers and C++ destructors
-     * of its frames do not run (NOTES.md). */
-    if (g && vt_g_id(g) == 1)
-        vt_exit(retval);
+    if (g && vt_g_id(g) == 1) {
+        first_retval = retval;
+        /* without a buffer: end it without unwinding (our exit hook still
+         * runs old-style cleanup handlers and key destructors) */
+        if (!first_g_redirect_unwind())
+            vt_exit(retval);
+    }
     /* Any other G: glibc's own unwinding (cleanup handlers, destructors)
      * ends at the G's entry frame, which calls vt_exit. */
     vt_real.pthread_exit(retval);
