@@ -29,6 +29,7 @@
 #include <link.h>
 #include <locale.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/syscall.h>
 
@@ -223,7 +224,9 @@ int vt_tls_setup(vt_g *g, void *pdv, bool fresh)
     /* An empty robust list, as NPTL's start_thread leaves it; the futex
      * offset is that of __lock relative to __list.__next in a mutex. */
     PD_FIELD(pd, PD_ROBUST_HEAD, void *) = pd + PD_ROBUST_HEAD;
-    PD_FIELD(pd, PD_ROBUST_HEAD + 8, long) = -24;
+    PD_FIELD(pd, PD_ROBUST_HEAD + 8, long) =
+        (long)offsetof(pthread_mutex_t, __data.__lock) -
+        (long)offsetof(pthread_mutex_t, __data.__list.__next); /* -32 */
     PD_FIELD(pd, PD_ROBUST_PREV, void *) = pd + PD_ROBUST_HEAD;
     /* The stack block as NPTL records it: from the start of the guard to
      * the top of the unit (TLS and descriptor included).

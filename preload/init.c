@@ -81,9 +81,11 @@ __attribute__((constructor)) static void pl_ctor(void)
  *  1. Old-style cleanup handlers (_pthread_cleanup_push, kept in the
  *     descriptor's `cleanup` chain).  For a G that ended through glibc's
  *     pthread_exit the unwinder already ran and popped them; the chain is
- *     non-empty only for the first G, whose pthread_exit does not unwind
- *     (thread.c).
- *  2. pthread key destructors, PTHREAD_DESTRUCTOR_ITERATIONS rounds. */
+ *     non-empty only for a first G that ended without unwinding
+ *     (pthread_exit before main(): thread.c).
+ *  2. pthread key destructors, PTHREAD_DESTRUCTOR_ITERATIONS rounds;
+ *  3. robust mutexes still held: marked owner-died (mutex.c);
+ *  4. process-directed signals routed here: given back (sigroute.c). */
 static void pl_on_exit(vt_g *g)
 {
     void *pd = pl_self_pd();
@@ -95,6 +97,7 @@ static void pl_on_exit(vt_g *g)
         b->__routine(b->__arg);
     }
     pl_keys_on_exit();
+    pl_mutex_robust_exit(); /* last, as the kernel does it at task exit */
     /* process-directed signals routed here and not yet run: another G
      * takes them (sigroute.c) */
     pl_sig_give_back(g, ~(uint64_t)0);

@@ -5,9 +5,12 @@
  * Which mutexes are ours.  __kind (offset 16) is read at every call, as
  * glibc does.  Kinds 0..3 (normal/timed, recursive, errorcheck, adaptive),
  * with or without glibc's elision hint bits, are implemented here; every
- * other __kind — robust (16), priority inherit/protect (32/64),
- * process-shared (128), or -1 after pthread_mutex_destroy — goes to glibc
- * (vt_real): those live in shared memory or need kernel TIDs.  The static
+ * other __kind — robust (16), priority protect (64), process-shared (128),
+ * or -1 after pthread_mutex_destroy — goes to glibc (vt_real): those live
+ * in shared memory or need the kernel.  Priority inherit (32) is dropped
+ * from private mutexes at init (see pthread_mutex_init), and robust
+ * mutexes a G still holds when it exits are marked owner-died here, as
+ * the kernel would (pl_mutex_robust_exit).  The static
  * initialisers (all zero; recursive/errorcheck/adaptive ones with their
  * __kind) need no init call.  pthread_mutex_init and _destroy are glibc's
  * own (pure data: attribute checks, __kind; destroy returns EBUSY when
@@ -39,7 +42,10 @@
  * Any caller: Gs park, other threads block on a futex inside vt_park.
  * Not async-signal-safe (neither is glibc's).
  */
+#include <linux/futex.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "pl.h"
 
@@ -299,7 +305,19 @@ PL_PUBLIC int pthread_mutex_init(pthread_mutex_t *m,
 {
     /* glibc's: validates the attributes, zeroes the object, sets __kind
      * (and the ceiling of a PP mutex in __lock). */
-    return vt_real.pthread_mutex_init(m, attr);
+    int r = vt_real.pthread_mutex_init(m, attr);
+    /* Priority inheritance: the kernel's PI futexes name the owner by
+     * kernel TID and refuse a G's synthetic one (a contended lock would
+     * wait forever in glibc), and a G has no kernel priority to boost.
+     * A private PI mutex therefore drops the PI bit: it is one of ours,
+     * or glibc's robust kind if robust.  A process-shared one stays
+     * glibc's (docs/compatibility.md). */
+    int kind = mkind(m), ps = PTHREAD_PROCESS_PRIVATE;
+    if (attr) /* (glibc sets PL_MUTEX_PSHARED for every robust mutex) */
+        pthread_mutexattr_getpshared(attr, &ps);
+    if (r == 0 && (kind & PL_MUTEX_PI) && ps == PTHREAD_PROCESS_PRIVATE)
+        F_STORE(&m->__data.__kind, kind & ~PL_MUTEX_PI);
+    return r;
 }
 
 PL_PUBLIC int pthread_mutex_destroy(pthread_mutex_t *m)
@@ -401,3 +419,61 @@ PL_ALIAS(pthread_mutex_destroy, __pthread_mutex_destroy);
 PL_ALIAS(pthread_mutex_lock, __pthread_mutex_lock);
 PL_ALIAS(pthread_mutex_trylock, __pthread_mutex_trylock);
 PL_ALIAS(pthread_mutex_unlock, __pthread_mutex_unlock);
+
+/* ------------------------------------- robust mutexes of an exiting G */
+
+/* What the kernel does for a thread that exits holding robust mutexes
+ * (exit_robust_list, handle_futex_death), which it cannot do for a G: it
+ * knows neither the G's robust list (glibc keeps it in the descriptor,
+ * registered with the kernel only for OS threads) nor its synthetic tid.
+ * Every mutex on the list still owned by this G gets FUTEX_OWNER_DIED,
+ * keeping FUTEX_WAITERS, and one waiter is woken: its lock returns
+ * EOWNERDEAD.  Runs on the exiting G (init.c's exit hook). */
+#define ROBUST_LIST_LIMIT 2048 /* the kernel's */
+#define FUTEX_WAITERS_BIT 0x80000000u
+#define FUTEX_OWNER_DIED_BIT 0x40000000u
+#define FUTEX_TID_BITS 0x3fffffffu
+
+static void owner_died(_Atomic unsigned *w, unsigned tid, bool pi, bool pending)
+{
+    unsigned v = atomic_load(w);
+    for (;;) {
+        if (pending && !pi && v == 0) { /* released, a waiter may be due */
+            syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
+            return;
+        }
+        if ((v & FUTEX_TID_BITS) != tid)
+            return;
+        unsigned nv = (v & FUTEX_WAITERS_BIT) | FUTEX_OWNER_DIED_BIT;
+        if (atomic_compare_exchange_weak(w, &v, nv))
+            break;
+    }
+    if (!pi && (v & FUTEX_WAITERS_BIT))
+        syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+void pl_mutex_robust_exit(void)
+{
+    char *pd = pl_self_pd();
+    char *head = pd + PL_PD_ROBUST_HEAD;
+    long off = PL_PD_FIELD(pd, PL_PD_ROBUST_HEAD + 8, long);
+    uintptr_t pending = PL_PD_FIELD(pd, PL_PD_ROBUST_HEAD + 16, uintptr_t);
+    unsigned tid = (unsigned)PL_PD_FIELD(pd, PL_PD_TID, int) & FUTEX_TID_BITS;
+    uintptr_t e = PL_PD_FIELD(pd, PL_PD_ROBUST_HEAD, uintptr_t);
+    for (int n = 0; (char *)(e & ~(uintptr_t)1) != head && n < ROBUST_LIST_LIMIT;
+         n++) {
+        char *ent = (char *)(e & ~(uintptr_t)1);
+        if (!ent)
+            break;
+        uintptr_t next = *(uintptr_t *)ent; /* before the mutex is touched */
+        if ((uintptr_t)ent != (pending & ~(uintptr_t)1))
+            owner_died((_Atomic unsigned *)(ent + off), tid, e & 1, false);
+        e = next;
+    }
+    if (pending & ~(uintptr_t)1)
+        owner_died((_Atomic unsigned *)((char *)(pending & ~(uintptr_t)1) + off),
+                   tid, pending & 1, true);
+    /* the list is the G's no more (a recycled descriptor starts empty) */
+    PL_PD_FIELD(pd, PL_PD_ROBUST_HEAD, void *) = head;
+    PL_PD_FIELD(pd, PL_PD_ROBUST_HEAD + 16, void *) = NULL;
+}

@@ -73,6 +73,7 @@ static inline bool pl_on(void)
  * table for core; these are the fields the preload layer reads. */
 #define PL_PD_SELF 0x10
 #define PL_PD_TID 0x2d0
+#define PL_PD_ROBUST_HEAD 0x2e0       /* {list, futex_offset, op_pending} */
 #define PL_PD_CLEANUP 0x2f8           /* old-style _pthread_cleanup_buffer */
 #define PL_PD_CLEANUP_JMP_BUF 0x300   /* __pthread_unwind_buf_t chain */
 #define PL_PD_POINTER_GUARD 0x30      /* tcbhead_t.pointer_guard */
@@ -311,6 +312,7 @@ PL_HIDDEN bool pl_sig_handled(int sig, bool *restart);
 /* ----------------------------------------------------- cross-file calls */
 /* init.c: the exit hook's pieces */
 PL_HIDDEN void pl_keys_on_exit(void);       /* key.c */
+PL_HIDDEN void pl_mutex_robust_exit(void);  /* mutex.c */
 PL_HIDDEN void pl_keys_thread_exit(void *); /* key.c, non-G threads */
 
 /* mutex.c, for cond.c.  "cond" variants neither change __nusers (glibc's
