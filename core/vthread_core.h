@@ -313,6 +313,13 @@ VT_HIDDEN void vt_fd_close(int fd);
  * threads.  Caller may be a non-G. */
 VT_HIDDEN void vt_tls_after_dlopen(void);
 
+/* Calls fn(a, b, c) so that fn sees `caller` (a return address in some
+ * loaded object) as where it was called from: for glibc's dlopen and
+ * dlmopen, which search from their caller's RUNPATH (core/dl.c).  Caller
+ * may be a non-G. */
+VT_HIDDEN void *vt_call_as(void *(*fn)(long, long, long), long a, long b,
+                           long c, const void *caller);
+
 /* ------------------------------------------------------------- failures */
 /* Prints "vthread: fatal: <msg>" to stderr with a raw write and aborts.
  * For broken invariants only; bad input gets an errno instead. */

@@ -51,6 +51,11 @@ VT_HIDDEN bool vt_arch_redirect_to_preempt(void *ucontext, uintptr_t *pc_slot);
 VT_HIDDEN uintptr_t vt_arch_context_pc(void *ucontext);
 
 /* Decides how the thread pointer is switched.  Idempotent. */
+/* Calls fn(a, b, c) with ret_insn (the address of a 0xc3 byte in some
+ * executable segment) as its return address; returns fn's result.  For
+ * callees that look at their caller (callvia_x86_64_sysv_elf.S). */
+VT_HIDDEN void *vt_arch_call3_via(void *(*fn)(long, long, long), long a,
+                                  long b, long c, uintptr_t ret_insn);
 VT_HIDDEN void vt_arch_init(void);
 
 /* Saves the running context into *save_sp, switches to load_sp (and to
