@@ -313,6 +313,7 @@ struct vt_sched {
     pthread_t sysmon;
     _Atomic int sysmon_wake; /* futex: sysmon sleeps on it */
     _Atomic int route_req;   /* vt_signal_defer asked sysmon to route */
+    _Atomic int route_again; /* vt_signal_retry: route at the next tick */
 
     /* Signals no M blocks in the kernel (vt_signal_set_routed); bumping
      * routed_gen makes every M re-strip its mask at its next switch. */

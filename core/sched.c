@@ -843,6 +843,8 @@ void vt_signal_defer(void)
     vt_futex_wake(&vt_sched.sysmon_wake, 1);
 }
 
+void vt_signal_retry(void) { st_release(&vt_sched.route_again, 1); }
+
 void vt_g_foreach(bool (*fn)(vt_g *g, void *arg), void *arg)
 {
     vt_lock_acquire(&vt_sched.glock);

@@ -199,8 +199,11 @@ static void *sysmon_main(void *arg)
         vt_futex_wait(&vt_sched.sysmon_wake, w, &ts);
         st_release(&sysmon_idle, 0);
 
-        if (ld_relaxed(&vt_sched.route_req) && xchg(&vt_sched.route_req, 0) &&
-            vt_hooks_set.route_signals)
+        bool route = ld_relaxed(&vt_sched.route_again) &&
+                     xchg(&vt_sched.route_again, 0);
+        if (ld_relaxed(&vt_sched.route_req) && xchg(&vt_sched.route_req, 0))
+            route = true;
+        if (route && vt_hooks_set.route_signals)
             vt_hooks_set.route_signals();
         int64_t now = vt_now();
         bool acted = retake(now);

@@ -163,6 +163,9 @@ VT_HIDDEN int vt_signal_context(vt_g **g);
 /* Async-signal-safe: asks sysmon to run vt_hooks.route_signals soon (it
  * is woken at once). */
 VT_HIDDEN void vt_signal_defer(void);
+/* From route_signals: run it again at sysmon's next tick (at most ~1 ms
+ * while Gs run, 10 ms otherwise). */
+VT_HIDDEN void vt_signal_retry(void);
 
 /* Calls fn(g, arg) for every G that has not exited, newest first, the
  * first G last, under the all-G lock (fn must not block, create or free

@@ -31,7 +31,9 @@
  *     running its own code or in a system call, the signal is re-sent to
  *     its M, tagged (below); if it is parked or runnable it is marked
  *     pending-routed on the G and interrupted (its wait runs the handler,
- *     pl_interrupted -> pl_signals_deliver -> pl_sig_deliver_routed);
+ *     pl_interrupted -> pl_signals_deliver -> pl_sig_deliver_routed), and
+ *     sysmon watches it on every tick: once it runs without having waited,
+ *     the signal is re-sent to its M (watch_pass);
  *  2. else a G in sigwait/sigwaitinfo/sigtimedwait for it: re-sent, tagged,
  *     to the M that G blocks in (which blocks the signal meanwhile, so the
  *     kernel keeps it for the wait);
@@ -283,6 +285,8 @@ static void resend_tagged(pid_t tid, int sig)
     }
 }
 
+static _Atomic bool watching; /* some G holds a routed signal not yet run */
+
 /* Gives sig to g (under the all-G lock, so g stays alive). */
 static void give(vt_g *g, int sig)
 {
@@ -292,11 +296,42 @@ static void give(vt_g *g, int sig)
         resend_tagged(tid, sig);
         return;
     }
+    /* parked: its wait runs the handler; runnable: the same at its next
+     * wait, unless it runs first (then watch_pass re-sends it there) */
     struct pl_gext *x = pl_gext(g);
     uint64_t b = pl_sigbit(sig);
     atomic_fetch_or(&x->sigrouted, b);
     atomic_fetch_or(&x->sigpend, b);
     vt_interrupt(g);
+    atomic_store(&watching, true);
+}
+
+/* A G given a routed signal while runnable may then run for long without
+ * waiting: once it runs, send the signal to its M, as the kernel would
+ * have interrupted it.  Who takes the pending bit first (the G's own
+ * delivery, or this) delivers. */
+static bool watch_pass(vt_g *g, void *arg)
+{
+    int *left = arg;
+    struct pl_gext *x = pl_gext(g);
+    uint64_t r = atomic_load(&x->sigrouted);
+    if (!r)
+        return true;
+    pid_t tid = 0;
+    int w = vt_g_where(g, &tid);
+    while (r) {
+        int sig = __builtin_ctzll(r) + 1;
+        uint64_t b = pl_sigbit(sig);
+        r &= r - 1;
+        if ((w == VT_GW_USER || w == VT_GW_SYSCALL) &&
+            (atomic_fetch_and(&x->sigpend, ~b) & b)) {
+            atomic_fetch_and(&x->sigrouted, ~b);
+            resend_tagged(tid, sig);
+        } else if (atomic_load(&x->sigrouted) & b) {
+            ++*left;
+        }
+    }
+    return true;
 }
 
 static bool pass2(vt_g *g, void *arg)
@@ -351,6 +386,14 @@ void pl_sig_route(void)
         held &= ~pl_sigbit(sig);
         route_one(sig);
     }
+    if (atomic_exchange(&watching, false)) {
+        int left = 0;
+        vt_g_foreach(watch_pass, &left);
+        if (left) {
+            atomic_store(&watching, true);
+            vt_signal_retry();
+        }
+    }
     runlock();
 }
 
@@ -396,11 +439,19 @@ bool pl_sig_untag(int sig, siginfo_t *info)
 void pl_sig_give_back(vt_g *g, uint64_t set)
 {
     struct pl_gext *x = pl_gext(g);
-    uint64_t r = atomic_fetch_and(&x->sigrouted, ~set) & set;
-    if (!r)
+    uint64_t r = atomic_load(&x->sigrouted) & set, back = 0;
+    while (r) {
+        uint64_t b = r & -r;
+        r &= r - 1;
+        /* the pending bit first, as every taker does (watch_pass) */
+        if (atomic_fetch_and(&x->sigpend, ~b) & b) {
+            atomic_fetch_and(&x->sigrouted, ~b);
+            back |= b;
+        }
+    }
+    if (!back)
         return;
-    atomic_fetch_and(&x->sigpend, ~r);
-    atomic_fetch_or(&arrived, r);
+    atomic_fetch_or(&arrived, back);
     vt_signal_defer();
 }
 
@@ -429,6 +480,7 @@ static void sig_fork_child(void)
     atomic_store(&cached_pid, (pid_t)syscall(SYS_getpid));
     atomic_store(&busy, 0);
     atomic_store(&arrived, 0);
+    atomic_store(&watching, false);
     held = 0;
     atomic_store(&route_lock, 0);
     vt_g *g = vt_self();
