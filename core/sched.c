@@ -843,6 +843,10 @@ void vt_signal_defer(void)
     vt_futex_wake(&vt_sched.sysmon_wake, 1);
 }
 
+/* vfork's error path (arch vfork .S): errno is a TLS variable. */
+VT_HIDDEN void vt_vfork_set_errno(int e);
+void vt_vfork_set_errno(int e) { errno = e; }
+
 void vt_signal_retry(void) { st_release(&vt_sched.route_again, 1); }
 
 void vt_g_foreach(bool (*fn)(vt_g *g, void *arg), void *arg)

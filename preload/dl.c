@@ -14,7 +14,7 @@
 
 static void after(void *h)
 {
-    if (h && atomic_load_explicit(&pl_mode, memory_order_acquire) == PL_ACTIVE)
+    if (h && pl_on())
         vt_tls_after_dlopen();
 }
 

@@ -56,12 +56,16 @@ PL_HIDDEN extern _Atomic int pl_mode;
 PL_HIDDEN bool pl_init_slow(void);
 
 /* True when vthread's own implementation is to be used.  Any caller, any
- * time (not from a signal handler: see NOTES.md). */
+ * time (not from a signal handler: see NOTES.md).  False in a vfork
+ * child until it execs. */
+#define PL_PD_VFORK 0x288 /* 1 in a vfork child (arch vfork .S) */
 static inline bool pl_on(void)
 {
     int m = atomic_load_explicit(&pl_mode, memory_order_acquire);
     if (pl_likely(m == PL_ACTIVE))
-        return true;
+        /* a vfork child borrows its parent's memory and thread pointer:
+         * plain libc for it, never the parent's runtime */
+        return pl_likely(!vt_arch_tp_load(PL_PD_VFORK));
     if (m == PL_DISABLED)
         return false;
     return pl_init_slow();
