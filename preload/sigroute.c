@@ -472,6 +472,65 @@ bool pl_sig_handled(int sig, bool *restart)
            (k.sa_handler != SIG_DFL || (k.sa_flags & SA_SIGINFO));
 }
 
+/* ------------------------------------------------ kill, sigqueue to self */
+
+/* The kernel gives a process-directed signal to the main thread when that
+ * thread does not block it, and when the main thread sent it to its own
+ * process, the handler has run before kill() returns.  Under vthread the
+ * kernel would pick the original OS thread, whatever G it runs; so this
+ * one case is done here: the main G, taking the signal, sends it to itself
+ * (tagged, with the siginfo kill or sigqueue would give).  Every other
+ * case is the kernel's, then entry()'s routing. */
+static bool main_g_takes(int sig)
+{
+    if (!pl_on() || sig < 1 || sig > NSIGS || !atomic_load(&acts[sig].ours))
+        return false;
+    vt_g *g = vt_self();
+    return g && vt_g_id(g) == 1 && !(g_mask_now(g) & pl_sigbit(sig));
+}
+
+static void to_self(int sig, int code, union sigval v)
+{
+    uint64_t b = pl_sigbit(sig);
+    if (atomic_fetch_or(&busy, b) & b)
+        return; /* one already pending in our hands: coalesced */
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    si.si_signo = sig;
+    si.si_code = code;
+    si.si_pid = my_pid();
+    si.si_uid = getuid();
+    si.si_value = v;
+    slot[sig] = si;
+    pl_sig_deliver_routed(sig);
+}
+
+PL_PUBLIC int kill(pid_t pid, int sig)
+{
+    if (pid == my_pid() && main_g_takes(sig)) {
+        to_self(sig, SI_USER, (union sigval){0});
+        return 0;
+    }
+    return (int)syscall(SYS_kill, pid, sig);
+}
+
+PL_PUBLIC int sigqueue(pid_t pid, int sig, const union sigval v)
+{
+    if (pid == my_pid() && main_g_takes(sig)) {
+        to_self(sig, SI_QUEUE, v);
+        return 0;
+    }
+    /* glibc's: rt_sigqueueinfo with SI_QUEUE, our pid and uid */
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    si.si_signo = sig;
+    si.si_code = SI_QUEUE;
+    si.si_pid = getpid();
+    si.si_uid = getuid();
+    si.si_value = v;
+    return (int)syscall(SYS_rt_sigqueueinfo, pid, sig, &si);
+}
+
 /* ------------------------------------------------------------ sigaction */
 
 static void sig_fork_child(void)
