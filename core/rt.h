@@ -336,6 +336,11 @@ VT_HIDDEN extern struct vt_hooks vt_hooks_set;
 #define VT_SYSCALL_RETAKE_NS 20000  /* hand off a P stuck in a syscall */
 #define VT_BLOCKED_RETAKE_NS 50000  /* ... or in code we cannot see */
 #define VT_PREEMPT_NS 10000000    /* a G may run this long while others wait */
+/* ... or this long while a G waits in the global queue: where a G lands
+ * when it comes back from a system call and finds every P busy (and after
+ * a yield).  The kernel would have preempted a CPU hog for a thread waking
+ * from its system call at once; 1 ms is its minimum slice, roughly. */
+#define VT_PREEMPT_GLOBAL_NS 1000000
 #define VT_P_GFREE_MAX 64
 #define VT_GLOBAL_GFREE_MAX 1024
 

@@ -121,9 +121,13 @@ static bool retake(int64_t now)
                 p->sm_cpu_when = now;
             }
             /* Busy for too long while others wait: preempt, if its
-             * thread is on a CPU (never signal a sleeping one: EINTR). */
-            if (!take && m && age >= VT_PREEMPT_NS &&
-                now - p->sm_preempt_when >= VT_PREEMPT_NS / 2 &&
+             * thread is on a CPU (never signal a sleeping one: EINTR).
+             * Sooner when a G waits in the global queue (rt.h). */
+            int64_t slice = ld_relaxed(&vt_sched.runq_size) > 0
+                                ? VT_PREEMPT_GLOBAL_NS
+                                : VT_PREEMPT_NS;
+            if (!take && m && age >= slice &&
+                now - p->sm_preempt_when >= slice / 2 &&
                 others_waiting(p, now) && !m_sleeping(m)) {
                 p->sm_preempt_when = now;
                 vt_preempt_request(m);
