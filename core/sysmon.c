@@ -199,8 +199,16 @@ static void *sysmon_main(void *arg)
         } else if (trace_ns && all_idle) {
             sleep_ns = trace_ns;
         }
+        /* Signals to route (vt_signal_defer stores route_req before it
+         * bumps sysmon_wake, so a request w already counts is seen here):
+         * at once; a retry (vt_signal_retry): within a millisecond. */
+        if (ld_acquire(&vt_sched.route_req))
+            sleep_ns = 0;
+        else if (ld_relaxed(&vt_sched.route_again) && sleep_ns > 1000000)
+            sleep_ns = 1000000;
         struct timespec ts = {sleep_ns / 1000000000, sleep_ns % 1000000000};
-        vt_futex_wait(&vt_sched.sysmon_wake, w, &ts);
+        if (sleep_ns)
+            vt_futex_wait(&vt_sched.sysmon_wake, w, &ts);
         st_release(&sysmon_idle, 0);
 
         bool route = ld_relaxed(&vt_sched.route_again) &&
