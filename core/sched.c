@@ -1303,6 +1303,7 @@ void vt_interrupt(vt_g *g)
     vt_waiter_interrupt(g);
 }
 void vt_clear_interrupt(vt_g *g) { st_release(&g->interrupt, 0); }
+void vt_interrupt_self_async(vt_g *g) { st_release(&g->interrupt, 1); }
 bool vt_interrupt_pending(vt_g *g) { return ld_acquire(&g->interrupt); }
 
 vt_g *vt_self(void) { return vt_tp_g(); }

@@ -215,6 +215,9 @@ VT_HIDDEN void vt_set_hooks(const struct vt_hooks *hooks);
  * directed at a parked G.  Caller may be a non-G. */
 VT_HIDDEN void vt_interrupt(vt_g *g);
 VT_HIDDEN void vt_clear_interrupt(vt_g *g);
+/* vt_interrupt for the calling G itself, from a signal handler running on
+ * it (async-signal-safe): its next interruptible wait returns at once. */
+VT_HIDDEN void vt_interrupt_self_async(vt_g *g);
 VT_HIDDEN bool vt_interrupt_pending(vt_g *g);
 
 /* ---------------------------------------------------------- parking lot */

@@ -156,6 +156,9 @@ int pl_interrupted(void)
      * after this sets its state before interrupting again. */
     vt_clear_interrupt(g);
     int r = pl_signals_deliver(g);
+    /* a handler that ran directly inside sigsuspend & co. (pl.h) */
+    if (atomic_fetch_and(&pl_gext(g)->sigcall, ~2u) & 2)
+        r = PL_INTR_EINTR;
     if (pl_cancel_acts(pl_self_cancelhandling()))
         pthread_exit(PTHREAD_CANCELED); /* ours: the first G's case too */
     return r;

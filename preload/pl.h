@@ -271,6 +271,11 @@ struct pl_gext {
      * kernel tid of the M it blocks (router's last resort). */
     _Atomic uint64_t sigwaitset;
     _Atomic int sigwaittid;
+    /* sigsuspend, pause, ppoll/epoll_pwait/pselect with a mask: bit 0 while
+     * the G is inside one; bit 1 once a handler ran in it directly (the
+     * kernel delivered to its M: sigroute.c's entry), so the call returns
+     * EINTR as the kernel's would (pl_interrupted reports it). */
+    _Atomic unsigned sigcall;
     char name[16];
     cpu_set_t affinity;
 };

@@ -410,6 +410,7 @@ PL_PUBLIC int sigwait(const sigset_t *set, int *sig)
 bool pl_sigmask_enter(const sigset_t *m, uint64_t *old)
 {
     vt_g *g = vt_self();
+    atomic_store(&pl_gext(g)->sigcall, 1);
     *old = g_mask(g);
     uint64_t nw;
     memcpy(&nw, m, sizeof nw);
@@ -423,6 +424,7 @@ void pl_sigmask_leave(uint64_t old)
 {
     vt_g *g = vt_self();
     int e = errno;
+    atomic_store(&pl_gext(g)->sigcall, 0);
     set_g_mask(g, old);
     after_mask_change(g);
     errno = e;
@@ -434,19 +436,31 @@ void pl_sigmask_leave(uint64_t old)
  * reach it as signals reach any parked G (pthread_kill, or sysmon's
  * routing of process-directed ones: its mask is m meanwhile).  The P and
  * the M go on running other Gs.  A cancellation point. */
+static bool no_handler_ran(void *ctx)
+{
+    return !(atomic_load(&((struct pl_gext *)ctx)->sigcall) & 2);
+}
+
 static int g_suspend(vt_g *g, uint64_t m)
 {
     struct pl_gext *x = pl_gext(g);
     pl_testcancel();
     uint64_t old = g_mask(g);
+    /* from here a handler run on this G by the kernel's choice of our M
+     * (not through our own delivery) ends the call too: sigcall */
+    atomic_store(&x->sigcall, 1);
     set_g_mask(g, m & ~never_blocked());
     for (;;) {
         if (pl_interrupted() != PL_INTR_NONE) /* handlers ran, or cancel */
             break;
         vt_set_wait_reason("sigsuspend");
-        (void)vt_park(&x->sigwaitset, NULL, NULL, NULL, 0,
+        /* validate, under the queue lock: no handler ran since the check
+         * above (one that runs later finds us in the runtime: deferred,
+         * routed to us, and the park is interrupted) */
+        (void)vt_park(&x->sigwaitset, no_handler_ran, NULL, x, 0,
                       VT_PARK_INTERRUPTIBLE, 0, NULL);
     }
+    atomic_store(&x->sigcall, 0);
     set_g_mask(g, old);
     after_mask_change(g);
     errno = EINTR;

@@ -196,6 +196,17 @@ static void arrive(int sig, const siginfo_t *info)
     vt_signal_defer();
 }
 
+/* The program's handler ran in G g (entry, ctx G): inside sigsuspend &
+ * co. that ends the call (pl.h, sigcall). */
+static void ran_in(vt_g *g)
+{
+    struct pl_gext *x = pl_gext(g);
+    if (atomic_load(&x->sigcall) & 1) {
+        atomic_fetch_or(&x->sigcall, 2);
+        vt_interrupt_self_async(g);
+    }
+}
+
 static void entry(int sig, siginfo_t *info, void *uc)
 {
     int saved = errno;
@@ -223,6 +234,7 @@ static void entry(int sig, siginfo_t *info, void *uc)
             } else {
                 run_program(sig, info, uc);
             }
+            ran_in(g);
             errno = saved;
             return;
         }

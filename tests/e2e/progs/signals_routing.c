@@ -336,31 +336,37 @@ static void test_suspend_pause(void)
     struct decoy d[3];
     pthread_t t;
 
-    /* sigsuspend */
-    reset_rec(SIGUSR1, 39);
-    atomic_store(&about_to_wait, 0);
-    atomic_store(&wait_done, 0);
-    start_decoys(d, 3, 30, 0);               /* inherit: SIGUSR1 blocked */
-    CHECK_OK(pthread_create(&t, NULL, suspender, NULL));
-    WAIT_UNTIL(atomic_load(&about_to_wait), 10000);
-    sleep_ms(50);
-    CHECK_SYS(kill(getpid(), SIGUSR1));
-    int64_t end = now_ns() + 10 * NS_PER_S;
-    while (!atomic_load(&wait_done)) {
-        if (now_ns() > end)
-            FAIL("sigsuspend did not return within 10 s (handler ran %d "
-                 "times, last in thread %d; SIGUSR1 pending in main: %d)",
-                 atomic_load(&rec[SIGUSR1].count), rec[SIGUSR1].idx,
-                 pending_here(SIGUSR1));
-        sleep_ms(1);
+    /* sigsuspend: once with the thread surely inside it; then 10 times with
+     * the signal sent as soon as the thread is about to call it (pending
+     * before, or arriving while it starts: either way it must end it) */
+    for (int round = 0; round < 11; round++) {
+        reset_rec(SIGUSR1, 39);
+        atomic_store(&about_to_wait, 0);
+        atomic_store(&wait_done, 0);
+        start_decoys(d, 3, 30, 0);               /* inherit: SIGUSR1 blocked */
+        CHECK_OK(pthread_create(&t, NULL, suspender, NULL));
+        WAIT_UNTIL(atomic_load(&about_to_wait), 10000);
+        if (round == 0)
+            sleep_ms(50);
+        CHECK_SYS(kill(getpid(), SIGUSR1));
+        int64_t end = now_ns() + 10 * NS_PER_S;
+        while (!atomic_load(&wait_done)) {
+            if (now_ns() > end)
+                FAIL("sigsuspend did not return within 10 s (handler ran %d "
+                     "times, last in thread %d; SIGUSR1 pending in main: %d)",
+                     atomic_load(&rec[SIGUSR1].count), rec[SIGUSR1].idx,
+                     pending_here(SIGUSR1));
+            sleep_ms(1);
+        }
+        CHECK_OK(pthread_join(t, NULL));
+        CHECK_EQ(atomic_load(&rec[SIGUSR1].count), 1);
+        CHECK_EQ(atomic_load(&rec[SIGUSR1].wrong), 0);
+        CHECK(!pending_here(SIGUSR1));
+        stop_decoys(d, 3);
     }
-    CHECK_OK(pthread_join(t, NULL));
-    CHECK_EQ(atomic_load(&rec[SIGUSR1].count), 1);
-    CHECK_EQ(atomic_load(&rec[SIGUSR1].wrong), 0);
-    CHECK(!pending_here(SIGUSR1));
-    stop_decoys(d, 3);
     printf("sigsuspend: kill(getpid(), SIGUSR1) ended the sigsuspend of the "
-           "only thread taking it, EINTR, its mask restored\n");
+           "only thread taking it, EINTR, its mask restored (11 times, 10 "
+           "sent as it began)\n");
 
     /* pause */
     reset_rec(SIGUSR1, 38);
@@ -375,7 +381,7 @@ static void test_suspend_pause(void)
     sleep_ms(50);
     /* a signal that came before the thread was inside pause() would only
      * run the handler: send again until pause returns */
-    end = now_ns() + 10 * NS_PER_S;
+    int64_t end = now_ns() + 10 * NS_PER_S;
     while (!atomic_load(&wait_done)) {
         CHECK_SYS(kill(getpid(), SIGUSR1));
         int64_t next = now_ns() + 1000 * NS_PER_MS;
@@ -510,8 +516,9 @@ static void test_sigwait_with_handler(void)
         while (sem_timedwait(&sw_ack, &dl) != 0) {
             if (errno == ETIMEDOUT)
                 FAIL("kill %d: SIGUSR2 not taken by sigwaitinfo within 10 s "
-                     "(handler ran %d times; SIGUSR2 pending in main: %d)",
-                     i, atomic_load(&rec[SIGUSR2].count),
+                     "(handler ran %d times, last in thread %d; SIGUSR2 "
+                     "pending in main: %d)", i,
+                     atomic_load(&rec[SIGUSR2].count), rec[SIGUSR2].idx,
                      pending_here(SIGUSR2));
             CHECK_EQ(errno, EINTR);
         }
