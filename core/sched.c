@@ -333,6 +333,12 @@ static void newm(vt_p *p, bool spinning)
     pthread_attr_t a;
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    /* Born with every signal blocked: until mstart has recorded its tid
+     * and set its mask, a signal landing on it would look like one for a
+     * thread vthread does not run (vt_signal_context). */
+    sigset_t all;
+    sigfillset(&all);
+    pthread_attr_setsigmask_np(&a, &all);
     int err = vt_real.pthread_create(&m->thread, &a, mstart, m);
     pthread_attr_destroy(&a);
     if (err)

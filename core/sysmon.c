@@ -254,6 +254,9 @@ void vt_sysmon_start(void)
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&a, 256 * 1024);
+    sigset_t all; /* from its first instruction (sysmon_main keeps it so) */
+    sigfillset(&all);
+    pthread_attr_setsigmask_np(&a, &all);
     int err = vt_real.pthread_create(&vt_sched.sysmon, &a, sysmon_main, NULL);
     pthread_attr_destroy(&a);
     if (err)
