@@ -224,9 +224,10 @@ static void *sysmon_main(void *arg)
         if (next <= now && ld_acquire(&vt_sched.npidle) > 0 &&
             ld_acquire(&vt_sched.watch_until) > now + 1000000)
             vt_wakep();
-        /* Nobody polled descriptors for 10 ms (every P busy). */
+        /* Nobody polled descriptors for 1 ms (every P busy): readied Gs then
+         * queue globally, and the 1 ms preemption slice lets them run. */
         if (vt_netpoll_has_waiters() && !vt_netpoll_blocked() &&
-            now - vt_netpoll_last() > 10000000 && vt_netpoll(0) > 0)
+            now - vt_netpoll_last() > 1000000 && vt_netpoll(0) > 0)
             acted = true;
         if (trace_ns && now - last_trace >= trace_ns) {
             schedtrace(now, start);
