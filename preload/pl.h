@@ -32,7 +32,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "real.h"
 #include "vthread_core.h"
@@ -292,6 +294,38 @@ PL_HIDDEN void pl_gext_unlock(struct pl_gext *x);
 /* sigroute.c: the program's signal actions, and process-directed signals
  * for the handlers it installed (see the comment at its top). */
 static inline uint64_t pl_sigbit(int sig) { return (uint64_t)1 << (sig - 1); }
+/* A signal number glibc lets a program use: 1..64 but its own 32, 33. */
+static inline bool pl_sig_valid(int sig)
+{
+    return sig >= 1 && sig <= 64 && sig != 32 && sig != 33;
+}
+/* A mask as the kernel's 64-bit word, and back (signals 1..64). */
+static inline uint64_t pl_sigword(const sigset_t *s)
+{
+    uint64_t w;
+    memcpy(&w, s, sizeof w);
+    return w;
+}
+static inline sigset_t pl_sigset(uint64_t w)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    memcpy(&s, &w, sizeof w);
+    return s;
+}
+/* The siginfo this process's kill/sigqueue would carry: sig, code, our pid
+ * and uid, value. */
+static inline siginfo_t pl_siginfo(int sig, int code, union sigval v)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    si.si_signo = sig;
+    si.si_code = code;
+    si.si_pid = getpid();
+    si.si_uid = getuid();
+    si.si_value = v;
+    return si;
+}
 /* Signals in vthread's hands: arrived, not yet taken by some G. */
 PL_HIDDEN uint64_t pl_sig_process_pending(void);
 /* Takes a process-pending signal in `want` that no G has been given yet;

@@ -38,10 +38,6 @@
 
 #include "pl.h"
 
-static bool sig_valid(int sig)
-{
-    return sig >= 1 && sig <= 64 && sig != 32 && sig != 33;
-}
 
 static uint64_t bit(int sig) { return (uint64_t)1 << (sig - 1); }
 
@@ -53,13 +49,7 @@ static void send_here(int sig, bool queued, union sigval v)
         syscall(SYS_tgkill, pid, tid, sig);
         return;
     }
-    siginfo_t si;
-    memset(&si, 0, sizeof si);
-    si.si_signo = sig;
-    si.si_code = SI_QUEUE;
-    si.si_pid = pid;
-    si.si_uid = getuid();
-    si.si_value = v;
+    siginfo_t si = pl_siginfo(sig, SI_QUEUE, v);
     syscall(SYS_rt_tgsigqueueinfo, pid, tid, sig, &si);
 }
 
@@ -84,22 +74,35 @@ static uint64_t g_mask(vt_g *g)
 
 uint64_t pl_signals_thread_mask(void) { return m_blocked(); }
 
+/* The calling OS thread's kernel mask, through core, which leaves the
+ * routed signals out (sigroute.c) and remembers it. */
+static void apply_mask(uint64_t m)
+{
+    sigset_t k = pl_sigset(m);
+    vt_set_thread_sigmask(&k);
+}
+
+/* Records nw as g's mask (g is the caller) and applies it to its M. */
+static void set_g_mask(vt_g *g, uint64_t nw)
+{
+    struct pl_gext *x = pl_gext(g);
+    x->sigmask = nw;
+    atomic_fetch_or(&x->flags, PL_G_SIGMASK);
+    apply_mask(nw);
+    /* process-directed signals routed here that it now blocks: another G
+     * may take them */
+    if (atomic_load(&x->sigrouted) & nw)
+        pl_sig_give_back(g, nw);
+}
+
 /* Records mask m as g's own if g has none yet: the first G, whose mask was
  * set before it was a G, adopts its OS thread's mask when it becomes one
  * (afterwards the M it runs on may carry another G's mask). */
 void pl_signals_adopt(vt_g *g, uint64_t m)
 {
     struct pl_gext *x = pl_gext(g);
-    if (atomic_load(&x->flags) & PL_G_SIGMASK)
-        return;
-    x->sigmask = m;
-    atomic_fetch_or(&x->flags, PL_G_SIGMASK);
-    /* through core, so the routed signals leave the OS thread's mask
-     * (sigroute.c) */
-    sigset_t k;
-    sigemptyset(&k);
-    memcpy(&k, &m, sizeof m);
-    vt_set_thread_sigmask(&k);
+    if (!(atomic_load(&x->flags) & PL_G_SIGMASK))
+        set_g_mask(g, m);
 }
 
 int pl_signals_deliver(vt_g *g)
@@ -120,10 +123,7 @@ int pl_signals_deliver(vt_g *g)
     if (deliverable && (atomic_load(&x->flags) & PL_G_SIGMASK)) {
         /* this M now runs the G: give it the G's mask, so the kernel does
          * not hold the signal for the M's */
-        sigset_t m;
-        sigemptyset(&m);
-        memcpy(&m, &x->sigmask, sizeof x->sigmask);
-        vt_set_thread_sigmask(&m);
+        apply_mask(x->sigmask);
     }
     int r = PL_INTR_NONE;
     while (deliverable) {
@@ -159,25 +159,19 @@ static int send_to(pthread_t th, int sig, bool queued, union sigval v)
     if (!g) {
         /* glibc's pthread_sigqueue (not in vt_real): same checks, then
          * rt_tgsigqueueinfo to the thread's kernel tid. */
-        if (!sig_valid(sig) && sig != 0)
+        if (!pl_sig_valid(sig) && sig != 0)
             return EINVAL;
         pid_t tid = PL_PD_FIELD((void *)th, PL_PD_TID, volatile int);
         if (tid <= 0)
             return ESRCH;
-        siginfo_t si;
-        memset(&si, 0, sizeof si);
-        si.si_signo = sig;
-        si.si_code = SI_QUEUE;
-        si.si_pid = getpid();
-        si.si_uid = getuid();
-        si.si_value = v;
+        siginfo_t si = pl_siginfo(sig, SI_QUEUE, v);
         return syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, sig, &si) == 0
                    ? 0
                    : errno;
     }
     if (sig == 0)
         return 0;
-    if (!sig_valid(sig))
+    if (!pl_sig_valid(sig))
         return EINVAL;
     if (g == vt_self()) {
         send_here(sig, queued, v);
@@ -217,21 +211,6 @@ static void after_mask_change(vt_g *g)
         (void)pl_signals_deliver(g);
 }
 
-static void set_g_mask(vt_g *g, uint64_t nw)
-{
-    struct pl_gext *x = pl_gext(g);
-    x->sigmask = nw;
-    atomic_fetch_or(&x->flags, PL_G_SIGMASK);
-    sigset_t k;
-    sigemptyset(&k);
-    memcpy(&k, &nw, sizeof nw);
-    vt_set_thread_sigmask(&k);
-    /* process-directed signals routed here that it now blocks: another G
-     * may take them */
-    if (atomic_load(&x->sigrouted) & nw)
-        pl_sig_give_back(g, nw);
-}
-
 /* pthread_sigmask for a G: the G's mask is recorded (pl_gext.sigmask)
  * and applied to the M running it now.  Returns 0 or EINVAL. */
 static int g_sigmask(vt_g *g, int how, const sigset_t *set, sigset_t *old)
@@ -239,15 +218,12 @@ static int g_sigmask(vt_g *g, int how, const sigset_t *set, sigset_t *old)
     if (set && how != SIG_BLOCK && how != SIG_UNBLOCK && how != SIG_SETMASK)
         return EINVAL;
     uint64_t cur = g_mask(g);
-    if (old) {
-        sigemptyset(old);
-        memcpy(old, &cur, sizeof cur);
-    }
+    if (old)
+        *old = pl_sigset(cur);
     if (!set)
         return 0;
-    uint64_t s;
-    memcpy(&s, set, sizeof s);
-    s &= ~never_blocked(); /* glibc's internal signals; SIGKILL, SIGSTOP */
+    /* never blocked: glibc's internal signals; SIGKILL, SIGSTOP */
+    uint64_t s = pl_sigword(set) & ~never_blocked();
     uint64_t nw = how == SIG_BLOCK ? cur | s : how == SIG_UNBLOCK ? cur & ~s : s;
     set_g_mask(g, nw);
     after_mask_change(g);
@@ -307,13 +283,10 @@ static int take_own(vt_g *g, uint64_t want, siginfo_t *info)
         if (!(atomic_fetch_and(&x->sigpend, ~bit(sig)) & bit(sig)))
             continue;
         bool queued = atomic_fetch_and(&x->sigqueued, ~bit(sig)) & bit(sig);
-        memset(info, 0, sizeof *info);
-        info->si_signo = sig;
-        info->si_code = queued ? SI_QUEUE : SI_TKILL;
-        info->si_pid = getpid();
-        info->si_uid = getuid();
+        union sigval v = {0};
         if (queued && sig >= 32)
-            info->si_value = x->sigval[sig - 32];
+            v = x->sigval[sig - 32];
+        *info = pl_siginfo(sig, queued ? SI_QUEUE : SI_TKILL, v);
         return sig;
     }
     return 0;
@@ -331,8 +304,7 @@ static int timedwait(const sigset_t *set, siginfo_t *info,
     sigset_t s = *set;
     sigdelset(&s, 32);
     sigdelset(&s, 33);
-    uint64_t want;
-    memcpy(&want, &s, sizeof want);
+    uint64_t want = pl_sigword(&s);
     pl_testcancel();
     siginfo_t local;
     if (!info)
@@ -365,11 +337,7 @@ static int timedwait(const sigset_t *set, siginfo_t *info,
     int e = errno;
     atomic_store(&x->sigwaitset, 0);
     atomic_store(&x->sigwaittid, 0);
-    sigset_t gm;
-    sigemptyset(&gm);
-    uint64_t m = g_mask(g);
-    memcpy(&gm, &m, sizeof m);
-    vt_set_thread_sigmask(&gm);
+    apply_mask(g_mask(g));
     if (r > 0)
         (void)pl_sig_untag(r, info); /* sysmon's re-sent instance */
     vt_syscall_exit();
@@ -412,8 +380,7 @@ bool pl_sigmask_enter(const sigset_t *m, uint64_t *old)
     vt_g *g = vt_self();
     atomic_store(&pl_gext(g)->sigcall, 1);
     *old = g_mask(g);
-    uint64_t nw;
-    memcpy(&nw, m, sizeof nw);
+    uint64_t nw = pl_sigword(m);
     set_g_mask(g, nw & ~never_blocked());
     if ((atomic_load(&pl_gext(g)->sigpend) | pl_sig_process_pending()) & ~nw)
         return pl_signals_deliver(g) != PL_INTR_NONE;
@@ -472,9 +439,7 @@ PL_PUBLIC int sigsuspend(const sigset_t *set)
     vt_g *g = pl_on() ? vt_self() : NULL;
     if (!g)
         return (int)syscall(SYS_rt_sigsuspend, set, 8);
-    uint64_t m;
-    memcpy(&m, set, sizeof m);
-    return g_suspend(g, m);
+    return g_suspend(g, pl_sigword(set));
 }
 PL_ALIAS(sigsuspend, __sigsuspend);
 

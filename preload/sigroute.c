@@ -282,13 +282,7 @@ static bool pass1(vt_g *g, void *arg)
 
 static void resend_tagged(pid_t tid, int sig)
 {
-    siginfo_t si;
-    memset(&si, 0, sizeof si);
-    si.si_signo = sig;
-    si.si_code = SI_QUEUE;
-    si.si_pid = my_pid();
-    si.si_uid = getuid();
-    si.si_value.sival_ptr = &slot[sig];
+    siginfo_t si = pl_siginfo(sig, SI_QUEUE, (union sigval){.sival_ptr = &slot[sig]});
     if (syscall(SYS_rt_tgsigqueueinfo, my_pid(), tid, sig, &si) != 0) {
         /* the M is gone (cannot happen: Ms never exit) or the queue is
          * full: try again later */
@@ -506,14 +500,7 @@ static void to_self(int sig, int code, union sigval v)
     uint64_t b = pl_sigbit(sig);
     if (atomic_fetch_or(&busy, b) & b)
         return; /* one already pending in our hands: coalesced */
-    siginfo_t si;
-    memset(&si, 0, sizeof si);
-    si.si_signo = sig;
-    si.si_code = code;
-    si.si_pid = my_pid();
-    si.si_uid = getuid();
-    si.si_value = v;
-    slot[sig] = si;
+    slot[sig] = pl_siginfo(sig, code, v);
     pl_sig_deliver_routed(sig);
 }
 
@@ -533,13 +520,7 @@ PL_PUBLIC int sigqueue(pid_t pid, int sig, const union sigval v)
         return 0;
     }
     /* glibc's: rt_sigqueueinfo with SI_QUEUE, our pid and uid */
-    siginfo_t si;
-    memset(&si, 0, sizeof si);
-    si.si_signo = sig;
-    si.si_code = SI_QUEUE;
-    si.si_pid = getpid();
-    si.si_uid = getuid();
-    si.si_value = v;
+    siginfo_t si = pl_siginfo(sig, SI_QUEUE, v);
     return (int)syscall(SYS_rt_sigqueueinfo, pid, sig, &si);
 }
 
@@ -652,17 +633,12 @@ PL_ALIAS(sigaction, __sigaction);
 
 /* --------------------------------------------- the older interfaces */
 
-static bool bad_sig(int sig)
+/* The simple installers: handler h with the given mask and flags;
+ * returns the previous handler, or SIG_ERR with EINVAL like glibc's. */
+static __sighandler_t install(int sig, __sighandler_t h, bool mask_self,
+                              int flags)
 {
-    return sig < 1 || sig > NSIGS || sig == 32 || sig == 33;
-}
-
-/* signal(), bsd_signal(), ssignal(): BSD semantics, like glibc's:
- * the signal itself blocked during its handler, SA_RESTART unless
- * siginterrupt(sig, 1) was called. */
-PL_PUBLIC __sighandler_t signal(int sig, __sighandler_t h)
-{
-    if (h == SIG_ERR || bad_sig(sig)) {
+    if (h == SIG_ERR || !pl_sig_valid(sig)) {
         errno = EINVAL;
         return SIG_ERR;
     }
@@ -670,11 +646,21 @@ PL_PUBLIC __sighandler_t signal(int sig, __sighandler_t h)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = h;
     sigemptyset(&sa.sa_mask);
-    sigaddset(&sa.sa_mask, sig);
-    sa.sa_flags = (sigintr & pl_sigbit(sig)) ? 0 : SA_RESTART;
+    if (mask_self)
+        sigaddset(&sa.sa_mask, sig);
+    sa.sa_flags = flags;
     if (sigaction(sig, &sa, &old) < 0)
         return SIG_ERR;
     return old.sa_handler;
+}
+
+/* signal(), bsd_signal(), ssignal(): BSD semantics, like glibc's:
+ * the signal itself blocked during its handler, SA_RESTART unless
+ * siginterrupt(sig, 1) was called. */
+PL_PUBLIC __sighandler_t signal(int sig, __sighandler_t h)
+{
+    bool intr = pl_sig_valid(sig) && (sigintr & pl_sigbit(sig));
+    return install(sig, h, true, intr ? 0 : SA_RESTART);
 }
 PL_ALIAS(signal, bsd_signal);
 PL_ALIAS(signal, ssignal);
@@ -683,18 +669,7 @@ PL_ALIAS(signal, ssignal);
  * restart. */
 PL_PUBLIC __sighandler_t sysv_signal(int sig, __sighandler_t h)
 {
-    if (h == SIG_ERR || bad_sig(sig)) {
-        errno = EINVAL;
-        return SIG_ERR;
-    }
-    struct sigaction sa, old;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = h;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND | SA_NODEFER;
-    if (sigaction(sig, &sa, &old) < 0)
-        return SIG_ERR;
-    return old.sa_handler;
+    return install(sig, h, false, SA_RESETHAND | SA_NODEFER);
 }
 PL_ALIAS(sysv_signal, __sysv_signal);
 
@@ -715,10 +690,7 @@ PL_PUBLIC int siginterrupt(int sig, int flag)
 
 PL_PUBLIC int sigignore(int sig)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_IGN;
-    return sigaction(sig, &sa, NULL);
+    return install(sig, SIG_IGN, false, 0) == SIG_ERR ? -1 : 0;
 }
 
 static int one_sig_mask(int how, int sig)
@@ -739,22 +711,21 @@ PL_PUBLIC __sighandler_t sigset(int sig, __sighandler_t disp)
 {
     sigset_t s, old_mask;
     sigemptyset(&s);
-    if (sigaddset(&s, sig) < 0 || bad_sig(sig) || disp == SIG_ERR) {
+    if (sigaddset(&s, sig) < 0 || !pl_sig_valid(sig) || disp == SIG_ERR) {
         errno = EINVAL;
         return SIG_ERR;
     }
-    struct sigaction sa, old;
+    __sighandler_t prev;
     if (disp == SIG_HOLD) {
+        struct sigaction old;
         if (sigprocmask(SIG_BLOCK, &s, &old_mask) < 0 ||
             sigaction(sig, NULL, &old) < 0)
             return SIG_ERR;
+        prev = old.sa_handler;
     } else {
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = disp;
-        sigemptyset(&sa.sa_mask);
-        if (sigaction(sig, &sa, &old) < 0 ||
-            sigprocmask(SIG_UNBLOCK, &s, &old_mask) < 0)
+        prev = install(sig, disp, false, 0);
+        if (prev == SIG_ERR || sigprocmask(SIG_UNBLOCK, &s, &old_mask) < 0)
             return SIG_ERR;
     }
-    return sigismember(&old_mask, sig) ? SIG_HOLD : old.sa_handler;
+    return sigismember(&old_mask, sig) ? SIG_HOLD : prev;
 }
