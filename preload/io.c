@@ -611,6 +611,23 @@ static bool ts_bad(const struct timespec *ts)
     return ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000);
 }
 
+/* The int expression `call` (poll, epoll_wait, select) with the calling
+ * G's mask set to *mask for its length; -1/EINTR without calling it when
+ * a pending signal's handler ran as the mask went in.  A cancellation
+ * point. */
+#define WITH_MASK(mask, call)                                                 \
+    ({                                                                        \
+        pl_testcancel();                                                      \
+        uint64_t old_mask_;                                                   \
+        int r_ = -1;                                                          \
+        if (pl_sigmask_enter((mask), &old_mask_))                             \
+            errno = EINTR;                                                    \
+        else                                                                  \
+            r_ = (call);                                                      \
+        pl_sigmask_leave(old_mask_);                                          \
+        r_;                                                                   \
+    })
+
 PL_PUBLIC int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
                     const sigset_t *mask)
 {
@@ -627,17 +644,7 @@ PL_PUBLIC int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
         return (int)ret_errno(-EINVAL);
     if (!mask)
         return poll(fds, n, ts_to_ms(ts));
-    pl_testcancel();
-    uint64_t old;
-    int r;
-    if (pl_sigmask_enter(mask, &old)) {
-        errno = EINTR;
-        r = -1;
-    } else {
-        r = poll(fds, n, ts_to_ms(ts));
-    }
-    pl_sigmask_leave(old);
-    return r;
+    return WITH_MASK(mask, poll(fds, n, ts_to_ms(ts)));
 }
 
 PL_PUBLIC int epoll_pwait(int ep, struct epoll_event *ev, int max,
@@ -648,17 +655,7 @@ PL_PUBLIC int epoll_pwait(int ep, struct epoll_event *ev, int max,
             sys6(SYS_epoll_pwait, ep, (long)ev, max, timeout, (long)mask, 8));
     if (!mask)
         return epoll_wait(ep, ev, max, timeout);
-    pl_testcancel();
-    uint64_t old;
-    int r;
-    if (pl_sigmask_enter(mask, &old)) {
-        errno = EINTR;
-        r = -1;
-    } else {
-        r = epoll_wait(ep, ev, max, timeout);
-    }
-    pl_sigmask_leave(old);
-    return r;
+    return WITH_MASK(mask, epoll_wait(ep, ev, max, timeout));
 }
 
 #ifndef SYS_epoll_pwait2
@@ -699,24 +696,51 @@ PL_PUBLIC int pselect(int n, fd_set *r, fd_set *w, fd_set *e,
     }
     if (!mask)
         return select(n, r, w, e, tvp);
-    pl_testcancel();
-    uint64_t old;
-    int res;
-    if (pl_sigmask_enter(mask, &old)) {
-        errno = EINTR;
-        res = -1;
-    } else {
-        res = select(n, r, w, e, tvp);
-    }
-    pl_sigmask_leave(old);
-    return res;
+    return WITH_MASK(mask, select(n, r, w, e, tvp));
 }
 
 /* Several messages at once, each as the single-message call would: a
  * blocking recvmmsg waits for the first datagram, then for the rest
  * unless MSG_WAITFORONE (the timeout, as in the kernel, is looked at
  * after each datagram and gets the time left); a blocking sendmmsg sends
- * them all.  Both report what they did before an error, if anything. */
+ * them all.  Both report what they did before an error, if anything.
+ * mmsg_loop: the vector through system call nr (SYS_recvmmsg or
+ * SYS_sendmmsg) with MSG_DONTWAIT, parking in between; recvmmsg stops
+ * early as said (`end`: its deadline, 0 none).  The count done, else
+ * -errno. */
+static long mmsg_loop(long nr, int *fd, struct mmsghdr *v, unsigned n,
+                      int flags, int64_t end)
+{
+    bool recv = nr == SYS_recvmmsg;
+    int64_t dl = 0;
+    bool blocking = false;
+    unsigned done = 0;
+    long r = 0;
+    while (done < n) {
+        if (blocking) {
+            vt_syscall_enter();
+            r = sys6(nr, *fd, (long)(v + done), n - done, flags, 0, 0);
+            vt_syscall_exit();
+        } else {
+            r = sys6(nr, *fd, (long)(v + done), n - done,
+                     flags | MSG_DONTWAIT, 0, 0);
+        }
+        if (r > 0) {
+            done += (unsigned)r;
+            if (recv && ((flags & MSG_WAITFORONE) || (end && vt_now() >= end)))
+                break;
+            continue;
+        }
+        if (r != -EAGAIN || done) /* (recv: 0 is end of file) */
+            break;
+        r = wait_ready(fd, recv ? POLLIN : POLLOUT,
+                       recv ? SO_RCVTIMEO : SO_SNDTIMEO, &dl, &blocking);
+        if (r < 0)
+            break;
+    }
+    return done ? (long)done : r;
+}
+
 PL_PUBLIC int recvmmsg(int fd0, struct mmsghdr *v, unsigned n, int flags,
                        struct timespec *ts)
 {
@@ -726,31 +750,7 @@ PL_PUBLIC int recvmmsg(int fd0, struct mmsghdr *v, unsigned n, int flags,
                                    (long)ts, 0));
     pl_testcancel();
     int64_t end = ts ? pl_deadline_rel(ts) : 0;
-    int64_t dl = 0;
-    bool blocking = false;
-    unsigned got = 0;
-    long r = 0;
-    while (got < n) {
-        if (blocking) {
-            vt_syscall_enter();
-            r = sys6(SYS_recvmmsg, F.fd, (long)(v + got), n - got, flags, 0, 0);
-            vt_syscall_exit();
-        } else {
-            r = sys6(SYS_recvmmsg, F.fd, (long)(v + got), n - got,
-                     flags | MSG_DONTWAIT, 0, 0);
-        }
-        if (r > 0) {
-            got += (unsigned)r;
-            if ((flags & MSG_WAITFORONE) || (end && vt_now() >= end))
-                break;
-            continue;
-        }
-        if (r == 0 || r != -EAGAIN || got)
-            break;
-        r = wait_ready(&F.fd, POLLIN, SO_RCVTIMEO, &dl, &blocking);
-        if (r < 0)
-            break;
-    }
+    long r = mmsg_loop(SYS_recvmmsg, &F.fd, v, n, flags, end);
     if (ts && end) {
         int64_t left = end - vt_now();
         if (left < 0)
@@ -758,7 +758,7 @@ PL_PUBLIC int recvmmsg(int fd0, struct mmsghdr *v, unsigned n, int flags,
         ts->tv_sec = left / PL_NS;
         ts->tv_nsec = left % PL_NS;
     }
-    return got ? (int)got : (int)ret_errno(r);
+    return (int)ret_errno(r);
 }
 
 PL_PUBLIC int sendmmsg(int fd0, struct mmsghdr *v, unsigned n, int flags)
@@ -767,30 +767,7 @@ PL_PUBLIC int sendmmsg(int fd0, struct mmsghdr *v, unsigned n, int flags)
     if (!parkable() || (flags & MSG_DONTWAIT) || n == 0)
         return (int)ret_errno(sys6(SYS_sendmmsg, F.fd, (long)v, n, flags, 0, 0));
     pl_testcancel();
-    int64_t dl = 0;
-    bool blocking = false;
-    unsigned sent = 0;
-    long r = 0;
-    while (sent < n) {
-        if (blocking) {
-            vt_syscall_enter();
-            r = sys6(SYS_sendmmsg, F.fd, (long)(v + sent), n - sent, flags, 0, 0);
-            vt_syscall_exit();
-        } else {
-            r = sys6(SYS_sendmmsg, F.fd, (long)(v + sent), n - sent,
-                     flags | MSG_DONTWAIT, 0, 0);
-        }
-        if (r > 0) {
-            sent += (unsigned)r;
-            continue;
-        }
-        if (r != -EAGAIN || sent)
-            break;
-        r = wait_ready(&F.fd, POLLOUT, SO_SNDTIMEO, &dl, &blocking);
-        if (r < 0)
-            break;
-    }
-    return sent ? (int)sent : (int)ret_errno(r);
+    return (int)ret_errno(mmsg_loop(SYS_sendmmsg, &F.fd, v, n, flags, 0));
 }
 
 /* A blocking flock may wait for as long as another process likes: hand
