@@ -78,8 +78,6 @@ typedef struct vt_p vt_p;
 #define PD_FEATURE_1 0x48
 #define PD_VTHREAD_G 0x280    /* tcbhead_t.__padding[0]: unused by glibc;
                                  vthread's G pointer (0 = not a G) */
-#define PD_VFORK_FLAG 0x288   /* tcbhead_t.__padding[1]: 1 while this thread
-                                 is in vfork (arch vfork .S) */
 #define PD_LIST 0x2c0         /* list_t: glibc's dl_stack_used/user link */
 #define PD_TID 0x2d0
 #define PD_ROBUST_PREV 0x2d8

@@ -831,14 +831,13 @@ int vt_signal_context(vt_g **gp)
     }
     if (g)
         return VT_SIGCTX_RUNTIME;
-    /* No G: an M on its own stack, sysmon, or a foreign thread. */
+    /* No G: an M on its own stack, or a foreign thread.  (sysmon, and an
+     * M until mstart has recorded its tid, block every signal.) */
     pid_t tid = (pid_t)vt_sys0(SYS_gettid);
     for (vt_m *m = ld_acquire((vt_m *_Atomic *)&vt_sched.allm); m;
          m = m->allnext)
         if (m->tid == tid)
             return VT_SIGCTX_RUNTIME;
-    if (vt_sched.sysmon && pthread_equal(vt_sched.sysmon, pthread_self()))
-        return VT_SIGCTX_RUNTIME;
     return VT_SIGCTX_FOREIGN;
 }
 
@@ -848,10 +847,6 @@ void vt_signal_defer(void)
     xadd(&vt_sched.sysmon_wake, 1);
     vt_futex_wake(&vt_sched.sysmon_wake, 1);
 }
-
-/* vfork's error path (arch vfork .S): errno is a TLS variable. */
-VT_HIDDEN void vt_vfork_set_errno(int e);
-void vt_vfork_set_errno(int e) { errno = e; }
 
 void vt_signal_retry(void) { st_release(&vt_sched.route_again, 1); }
 

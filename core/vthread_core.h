@@ -155,7 +155,7 @@ VT_HIDDEN void vt_preempt_set_program_action(const struct sigaction *a,
  *                     thread vthread did not create): act as NPTL would;
  *  VT_SIGCTX_G        in G *g, in its own code or in a system call: the
  *                     program's handler may run here;
- *  VT_SIGCTX_RUNTIME  inside vthread (an M's scheduler, sysmon, or a G
+ *  VT_SIGCTX_RUNTIME  inside vthread (an M's scheduler, or a G
  *                     holding runtime state; *g is that G or NULL): run no
  *                     program code; defer. */
 enum { VT_SIGCTX_FOREIGN = 0, VT_SIGCTX_G = 1, VT_SIGCTX_RUNTIME = 2 };

@@ -24,7 +24,7 @@
  * Defined here, not in preload/, because it is assembly; the version
  * script exports it with the other public names.
  */
-        .set    VFORK_SLOT, 0x288   /* rt.h PD_VFORK_FLAG, pl.h PL_PD_VFORK */
+        .set    VFORK_SLOT, 0x288   /* pl.h PL_PD_VFORK; docs/glibc-descriptor.md */
         .set    SYS_vfork, 58
 
         .text
@@ -52,13 +52,14 @@ __vfork:
 1:
         ret
 2:
+        /* errno = -rax, through libc's own accessor (errno is its TLS) */
         negl    %eax
-        movl    %eax, %edi
-        subq    $8, %rsp                /* align for the call */
+        pushq   %rax                    /* keep it; aligns for the call */
         .cfi_adjust_cfa_offset 8
-        call    vt_vfork_set_errno
-        addq    $8, %rsp
+        call    __errno_location@PLT
+        popq    %rcx
         .cfi_adjust_cfa_offset -8
+        movl    %ecx, (%rax)
         movq    $-1, %rax
         ret
         .cfi_endproc
