@@ -40,7 +40,9 @@
  * and leaves with a compare-and-swap that fails once the sequence moved;
  * vt_fd_close swaps in (sequence + 1, 0) and gives the alias the count.
  * If the duplicate cannot be made (no descriptor left) the waiters get
- * EBADF instead.
+ * EBADF instead.  One move record per pd: a waiter of an older close
+ * whose record was overwritten (the number reused and closed again
+ * before it ran) gets EBADF, and its share of that alias is never put.
  */
 #include <errno.h>
 #include <fcntl.h>
