@@ -179,6 +179,11 @@ static bool tagged(int sig, const siginfo_t *info)
            info->si_value.sival_ptr == (void *)&slot[sig];
 }
 
+/* g's recorded mask, for any caller (signal.c's g_mask falls back to the
+ * calling thread's kernel mask, which is only right for g itself).  Every
+ * G has one but the first, between the runtime's start and the end of the
+ * first pthread_create (signal.c, pl_signals_adopt): taken as "nothing
+ * blocked" then. */
 static uint64_t g_mask_now(vt_g *g)
 {
     struct pl_gext *x = pl_gext(g);
