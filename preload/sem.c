@@ -4,13 +4,16 @@
  * glibc's 32-byte sem_t.
  *
  * Which semaphores are ours: glibc's struct new_sem keeps, at offset 8, the
- * futex "private" flag: 128 (FUTEX_PRIVATE_FLAG) for sem_init(s, 0, v) and
- * 0 for process-shared ones — sem_init(s, 1, v) and every named semaphore
- * from sem_open, which glibc writes into the shared file.  Our sem_init
- * keeps glibc's value there, so "private == 128" means ours and anything
- * else goes to glibc (vt_real).  The value word keeps glibc's encoding too:
+ * "private" word it passes to its futex calls, in glibc's own encoding
+ * (LLL_PRIVATE = 0, LLL_SHARED = 128 = FUTEX_PRIVATE_FLAG: the lll_futex
+ * macros flip the bit).  sem_init(s, 0, v) writes 0; sem_init(s, 1, v) and
+ * every named semaphore from sem_open (written into the shared file) have
+ * 128.  So 0 means private, ours (also for a zeroed sem_t, as in glibc),
+ * and anything else is process-shared and goes to glibc (vt_real): its
+ * waiters may sleep in another process, on a shared futex, where only
+ * glibc's protocol wakes them.  The value word keeps glibc's encoding too:
  *    data (offset 0, 64 bits) = nwaiters << 32 | value
- *
+
  * post: CAS value+1 (EOVERFLOW at SEM_VALUE_MAX); if the same atomic
  *       snapshot showed waiters, unpark one.
  * wait: CAS value-1 while value > 0.  Else count ourselves in nwaiters and
@@ -28,7 +31,7 @@
 
 #include "pl.h"
 
-#define PRIVATE_MARK 128 /* glibc's FUTEX_PRIVATE for a private sem_t */
+#define PRIVATE_MARK 0 /* glibc's LLL_PRIVATE: a private sem_t */
 #define ONE_WAITER ((uint64_t)1 << 32)
 
 struct psem {
