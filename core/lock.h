@@ -27,11 +27,22 @@ typedef struct { _Atomic int v; } vt_lock;
  * sysmon, foreign threads), which are never preempted. */
 #define VT_PD_G_SLOT 0x280
 #define VT_G_NLOCKS_OFFSET 0
+#define VT_G_SIG_NOTIFY_OFFSET 20
+/* A signal handler that interrupts the G while the count is non-zero
+ * defers the program's handler (vt_signal_context); when the count drops
+ * back to 0, what was deferred meanwhile is delivered. */
+VT_HIDDEN void vt_lock_sig_check(void);
 static inline void vt_lock_count(int d)
 {
     int *g = (int *)vt_arch_tp_load(VT_PD_G_SLOT);
-    if (g)
-        g[VT_G_NLOCKS_OFFSET] += d;
+    if (!g)
+        return;
+    atomic_signal_fence(memory_order_seq_cst);
+    int n = g[VT_G_NLOCKS_OFFSET] += d;
+    atomic_signal_fence(memory_order_seq_cst);
+    if (n == 0 && unlikely(ld_relaxed((_Atomic int *)
+                                      &g[VT_G_SIG_NOTIFY_OFFSET / 4])))
+        vt_lock_sig_check();
 }
 
 static inline long vt_futex_wait(_Atomic int *addr, int val,
@@ -62,11 +73,13 @@ static inline int vt_lock_try(vt_lock *l)
     vt_lock_count(1);
     return 1;
 }
+/* The lock is free before the count drops: a handler that runs once the
+ * count is 0 may take the same lock (sem_post in a handler). */
 static inline void vt_lock_release(vt_lock *l)
 {
-    vt_lock_count(-1);
     if (unlikely(xchg(&l->v, 0) == 2))
         vt_futex_wake(&l->v, 1);
+    vt_lock_count(-1);
 }
 
 #endif

@@ -222,6 +222,7 @@ int vt_park(const void *addr, bool (*validate)(void *ctx),
      * on a run queue by reacquire().  before_sleep may unpark others:
      * vt_rt_enter nests. */
     vt_m *m = vt_rt_enter(g);
+    g->intr_wait = false; /* (a caller that never cleared it) */
     int early = -1;
     if ((flags & VT_PARK_INTERRUPTIBLE) && ld_acquire(&g->interrupt))
         early = VT_PARK_INTERRUPTED;
@@ -233,7 +234,9 @@ int vt_park(const void *addr, bool (*validate)(void *ctx),
     if (early >= 0) {
         vt_lock_release(&b->lock);
         g->wait_reason = NULL;
-        vt_rt_leave(m);
+        g->intr_wait = early == VT_PARK_INTERRUPTED;
+        vt_rt_leave_nodeliver(m);
+        vt_sig_check(g);
         return early;
     }
     struct vt_waiter *w = &g->waiter;
@@ -258,13 +261,20 @@ int vt_park(const void *addr, bool (*validate)(void *ctx),
         vt_timer_add(m->p, &g->timer, deadline, park_timeout);
     vt_park_self(g); /* returns on some M, P in P_RT */
     g->wait_reason = NULL;
-    vt_rt_leave(g->m);
     if (deadline)
         vt_timer_del(&g->timer);
     st_relaxed(&w->addr, NULL);
     if (out_token)
         *out_token = w->token_out;
-    return w->result;
+    int r = w->result;
+    /* Signals notified meanwhile run only now that the waiter and timer
+     * are free again (a handler may park), and not at all when the wait
+     * was interrupted: its caller delivers them (pl_interrupted) and
+     * learns from them whether to return EINTR (intr_wait). */
+    g->intr_wait = r == VT_PARK_INTERRUPTED;
+    vt_rt_leave_nodeliver(g->m);
+    vt_sig_check(g);
+    return r;
 }
 
 unsigned vt_unpark_one(const void *addr,

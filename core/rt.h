@@ -144,6 +144,12 @@ struct vt_g {
     /* Set by the handler when it redirects the G, cleared by
      * vt_preempt_park once preempt_pc is consumed; G-private. */
     _Atomic int preempting;
+    /* vt_signal_notify: signals are pending on the G for the preload
+     * layer to deliver (vt_hooks.deliver_signals) the next time the G
+     * leaves the runtime with nothing held.  Set by any thread or signal
+     * handler; cleared only by the G itself.  At a fixed offset: lock.h
+     * reads it when the G releases its last runtime lock. */
+    _Atomic int sig_notify;
 
     /* --- context: owned by the M that runs or switches to the G */
     void *sp;                /* saved stack pointer while off CPU */
@@ -176,6 +182,12 @@ struct vt_g {
     struct vt_waiter waiter;
     vt_timer timer;
     _Atomic int interrupt;   /* vt_interrupt pending */
+    /* G-private: an interruptible vt_park returned VT_PARK_INTERRUPTED
+     * and its caller has not yet called vt_clear_interrupt (in
+     * pl_interrupted, which delivers the signals and learns from them
+     * whether the wait ends with EINTR).  vt_sig_check leaves the
+     * delivery to that caller meanwhile. */
+    bool intr_wait;
     char sleep_key;          /* private park address for vt_sleep_until */
 
     /* --- exit / join */
@@ -185,7 +197,10 @@ struct vt_g {
     /* --- syscalls */
     int syscall_depth;       /* nesting of vt_syscall_enter (G-private) */
     int rt_depth;            /* nesting of vt_rt_enter (G-private); a G
-                                switched to while its P is in P_RT has 1 */
+                                switched to while its P is in P_RT has 1.
+                                A signal handler that finds it (or nlocks)
+                                non-zero runs no program code: the G is
+                                half-way through runtime state. */
 
     /* --- observability: written by the G, read racily by dumps */
     const char *wait_reason;
@@ -346,6 +361,13 @@ VT_HIDDEN extern struct vt_hooks vt_hooks_set;
 /* sched.c */
 VT_HIDDEN vt_m *vt_rt_enter(vt_g *g);     /* take our P into P_RT */
 VT_HIDDEN void vt_rt_leave(vt_m *m);      /* P_RT -> P_USER (outermost) */
+/* vt_rt_leave without delivering notified signals: for a caller that
+ * still uses per-G state a handler could reuse (the waiter, the timer);
+ * it calls vt_sig_check(g) once done. */
+VT_HIDDEN void vt_rt_leave_nodeliver(vt_m *m);
+/* Runs vt_hooks.deliver_signals if g was notified and holds nothing of
+ * the runtime.  On g. */
+VT_HIDDEN void vt_sig_check(vt_g *g);
 /* G_WAITING -> runnable.  next: run it next on p (a wake-up by a running
  * G: ping-pong stays on one P); else FIFO (timer batches keep order). */
 VT_HIDDEN void vt_ready(vt_g *g, vt_p *p, bool next);
@@ -422,6 +444,8 @@ VT_HIDDEN void vt_config_error(const char *fmt, ...)
 _Static_assert(offsetof(struct vt_g, nlocks) == VT_G_NLOCKS_OFFSET,
                "lock.h relies on nlocks being first");
 _Static_assert(PD_VTHREAD_G == VT_PD_G_SLOT, "lock.h's copy of the slot");
+_Static_assert(offsetof(struct vt_g, sig_notify) == VT_G_SIG_NOTIFY_OFFSET,
+               "lock.h reads sig_notify");
 _Static_assert(offsetof(struct vt_g, preempt_pc) == 8,
                "preempt_x86_64_sysv_elf.S reads preempt_pc at 8");
 

@@ -253,10 +253,20 @@ static vt_g *runqsteal(vt_p *p, vt_p *victim, bool take_next)
 static void switch_to_g0(vt_m *m, vt_g *from);
 static inline void m_sync_routed(vt_m *m);
 
+/* G_RUNNING, as a full barrier: vt_signal_notify stores the G's
+ * sig_notify and then loads its status, the G (once running) stores its
+ * status and later loads sig_notify in sig_check.  Either the notifier
+ * sees G_RUNNING (and interrupts the M), or the G sees the notification;
+ * with weaker orders both could read the old value (store buffering). */
+static inline void set_running(vt_g *g)
+{
+    atomic_store_explicit(&g->status, G_RUNNING, memory_order_seq_cst);
+}
+
 static void switch_g(vt_m *m, vt_g *from, vt_g *to)
 {
     if (to == from) {
-        st_release(&from->status, G_RUNNING);
+        set_running(from);
         return;
     }
     if (ld_acquire((_Atomic int *)&to->on_cpu)) {
@@ -271,7 +281,7 @@ static void switch_g(vt_m *m, vt_g *from, vt_g *to)
     to->on_cpu = 1;
     to->m = m;
     m->curg = to;
-    st_release(&to->status, G_RUNNING);
+    set_running(to);
     vt_arch_switch(&from->sp, to->sp, (uintptr_t)to->pd, &from->on_cpu);
 }
 
@@ -293,7 +303,7 @@ static void execute(vt_m *m, vt_g *g)
     g->m = m;
     m->curg = g;
     xadd(&m->p->schedtick, 1);
-    st_release(&g->status, G_RUNNING);
+    set_running(g);
     vt_arch_switch(&m->g0->sp, g->sp, (uintptr_t)g->pd, &m->g0->on_cpu);
 }
 
@@ -681,14 +691,66 @@ vt_m *vt_rt_enter(vt_g *g)
     return reacquire(g);
 }
 
-void vt_rt_leave(vt_m *m)
+/* Delivers the signals notified to g (vt_signal_notify) if g holds
+ * nothing of the runtime.  On g. */
+void vt_sig_check(vt_g *g)
+{
+    if (likely(!ld_relaxed(&g->sig_notify)) || g->rt_depth || g->nlocks ||
+        g->intr_wait || g->is_g0)
+        return;
+    if (xchg(&g->sig_notify, 0) && vt_hooks_set.deliver_signals)
+        vt_hooks_set.deliver_signals(g);
+}
+
+/* Leaving the runtime, in this order, because a signal handler may run
+ * between any two steps and enter the runtime itself (sem_post in a
+ * handler):
+ *  1. the P goes back to P_USER while rt_depth is still 1: a handler
+ *     here sees "inside the runtime" and defers (if rt_depth were 0
+ *     first, the handler's vt_rt_enter would find the P in P_RT, take it
+ *     for lost, and reacquire a second P over the first);
+ *  2. rt_depth drops to 0: from here a handler may run program code;
+ *  3. what was deferred meanwhile (notified) is delivered (sig_check).
+ * The compiler must keep that order too: signal fences. */
+void vt_rt_leave_nodeliver(vt_m *m)
 {
     vt_g *g = m->curg;
     VT_ASSERT(g->rt_depth > 0);
     VT_ASSERT(ld_relaxed(&m->p->status) == P_STATUS(m->id, P_RT));
-    if (--g->rt_depth == 0)
+    if (g->rt_depth == 1)
         st_release(&m->p->status, P_STATUS(m->id, P_USER));
+    atomic_signal_fence(memory_order_seq_cst);
+    g->rt_depth--;
+    atomic_signal_fence(memory_order_seq_cst);
 }
+
+void vt_rt_leave(vt_m *m)
+{
+    vt_g *g = m->curg;
+    vt_rt_leave_nodeliver(m);
+    vt_sig_check(g);
+}
+
+pid_t vt_signal_notify(vt_g *g)
+{
+    atomic_store_explicit(&g->sig_notify, 1, memory_order_seq_cst);
+    int st = atomic_load_explicit(&g->status, memory_order_seq_cst);
+    if (st == G_WAITING)
+        return 0;
+    vt_m *m = g->m;
+    return st == G_RUNNING && m ? m->tid : -1;
+}
+
+void vt_lock_sig_check(void)
+{
+    vt_g *g = vt_tp_g();
+    if (g)
+        vt_sig_check(g);
+}
+
+/* Counted as a runtime lock: no preemption either, meanwhile. */
+void vt_signals_hold(void) { vt_lock_count(1); }
+void vt_signals_release(void) { vt_lock_count(-1); }
 
 void vt_ready(vt_g *g, vt_p *p, bool next)
 {
@@ -890,7 +952,8 @@ void vt_set_thread_sigmask(const sigset_t *set)
 static void g_main(void *arg)
 {
     vt_g *g = arg;
-    vt_rt_leave(g->m);
+    /* (signals notified this early wait until on_start has run, below) */
+    vt_rt_leave_nodeliver(g->m);
     /* The mask the creator asked for, on the OS thread before any of the
      * G's code runs (masks follow the M: docs/compatibility.md). */
     if (g->has_start_mask)
@@ -914,6 +977,7 @@ static void g_main(void *arg)
         PD_FIELD(self->pd, PD_CLEANUP_JMP_BUF, void *) = &ub;
         if (vt_hooks_set.on_start)
             vt_hooks_set.on_start(self);
+        vt_sig_check(self);
         void *ret = self->fn(self->arg);
         PD_FIELD(self->pd, PD_RESULT, void *) = ret;
     }
@@ -1303,7 +1367,12 @@ void vt_interrupt(vt_g *g)
     st_release(&g->interrupt, 1);
     vt_waiter_interrupt(g);
 }
-void vt_clear_interrupt(vt_g *g) { st_release(&g->interrupt, 0); }
+void vt_clear_interrupt(vt_g *g)
+{
+    st_release(&g->interrupt, 0);
+    if (g == vt_tp_g())
+        g->intr_wait = false;
+}
 void vt_interrupt_self_async(vt_g *g) { st_release(&g->interrupt, 1); }
 bool vt_interrupt_pending(vt_g *g) { return ld_acquire(&g->interrupt); }
 
@@ -1352,6 +1421,10 @@ void vt_syscall_enter_block(void)
     if (!g || g->syscall_depth++)
         return;
     int saved = errno;
+    /* Held like a runtime lock: a handler that ran between the CAS and
+     * m->p = NULL and entered the runtime would find a P it does not
+     * own, reacquire another, and have it overwritten below. */
+    vt_lock_count(1);
     vt_m *m = g->m;
     vt_p *p = m->p;
     uint64_t exp = P_STATUS(m->id, P_USER);
@@ -1359,6 +1432,7 @@ void vt_syscall_enter_block(void)
         m->p = NULL;
         vt_handoffp(p);
     }
+    vt_lock_count(-1); /* one deferred meanwhile runs before the call */
     errno = saved;
 }
 

@@ -167,6 +167,31 @@ VT_HIDDEN void vt_signal_defer(void);
  * while Gs run, 10 ms otherwise). */
 VT_HIDDEN void vt_signal_retry(void);
 
+/* Signals for one G: the preload layer keeps the per-G pending set; core
+ * makes sure the G looks at it.  After a sender has recorded a signal as
+ * pending on g, vt_signal_notify(g) guarantees that g calls
+ * vt_hooks.deliver_signals(g) on its own stack, with nothing of the
+ * runtime held (rt_depth 0, no lock, vt_signals_hold released), before it
+ * runs any more of its own code after it next leaves the runtime.
+ * Returns what else the sender must do:
+ *   > 0  the kernel tid of the M that runs g right now: interrupt that M
+ *        with a signal (its handler runs the program's handler if g is
+ *        still there in its own code; if g is inside the runtime, the
+ *        runtime's exit delivers; if g has left the M, its next
+ *        resumption does);
+ *     0  g waits: vt_interrupt(g), so that an interruptible wait ends and
+ *        its caller delivers (a non-interruptible one delivers when it
+ *        ends);
+ *    -1  g is runnable: nothing (it delivers when it resumes).
+ * Any context, async-signal-safe. */
+VT_HIDDEN pid_t vt_signal_notify(vt_g *g);
+/* Between these, a signal handler on the calling G runs no program code
+ * (vt_signal_context says VT_SIGCTX_RUNTIME): for preload code that holds
+ * a spin lock a handler may want too.  They nest; the outermost release
+ * delivers what was notified meanwhile.  No-ops for a non-G. */
+VT_HIDDEN void vt_signals_hold(void);
+VT_HIDDEN void vt_signals_release(void);
+
 /* Calls fn(g, arg) for every G that has not exited, newest first, the
  * first G last, under the all-G lock (fn must not block, create or free
  * Gs; it may vt_interrupt).  Stops when fn returns false.  Caller may be
@@ -205,6 +230,10 @@ struct vt_hooks {
     /* Runs on sysmon (no G, no P) after vt_signal_defer: the preload
      * layer routes the signals its handler could not deliver. */
     void (*route_signals)(void);
+    /* Runs on g after vt_signal_notify(g) (see there), with rt_depth 0:
+     * delivers the signals pending on g that it does not block.  Must
+     * preserve errno. */
+    void (*deliver_signals)(vt_g *g);
 };
 VT_HIDDEN void vt_set_hooks(const struct vt_hooks *hooks);
 

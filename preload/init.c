@@ -35,6 +35,7 @@ static const struct vt_hooks pl_hooks = {
      * pthread_create attributes is copied in by core (ext_init). */
     .on_start = NULL,
     .route_signals = pl_sig_route,
+    .deliver_signals = pl_signals_deliver_hook,
 };
 
 static void do_init(void)

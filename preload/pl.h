@@ -278,6 +278,9 @@ struct pl_gext {
      * kernel delivered to its M: sigroute.c's entry), so the call returns
      * EINTR as the kernel's would (pl_interrupted reports it). */
     _Atomic unsigned sigcall;
+    /* G-private: inside pl_signals_deliver (core's deliver hook must not
+     * nest into it: the outer call's result decides EINTR). */
+    bool delivering;
     char name[16];
     cpu_set_t affinity;
 };
@@ -330,12 +333,9 @@ static inline siginfo_t pl_siginfo(int sig, int code, union sigval v)
 PL_HIDDEN uint64_t pl_sig_process_pending(void);
 /* Takes a process-pending signal in `want` that no G has been given yet;
  * returns its number or 0.  With info: its siginfo is copied out and the
- * signal is consumed (sigwait); without: the caller must deliver it with
- * pl_sig_deliver_routed. */
+ * signal is consumed (sigwait); without: the caller must mark it routed
+ * and pending on itself, and deliver it (pl_signals_deliver does). */
 PL_HIDDEN int pl_sig_take_held(uint64_t want, siginfo_t *info);
-/* Runs the handler for routed signal sig in the calling G (sends it to
- * its own M, tagged, so the handler sees the original siginfo). */
-PL_HIDDEN void pl_sig_deliver_routed(int sig);
 /* The calling G got a tagged instance from the kernel (sigwaitinfo):
  * replaces *info with the original one; true if it was tagged. */
 PL_HIDDEN bool pl_sig_untag(int sig, siginfo_t *info);
@@ -351,6 +351,43 @@ PL_HIDDEN void pl_sigmask_leave(uint64_t old);
 PL_HIDDEN void pl_sig_route(void);
 /* The program's action for sig says "a handler runs" (not SIG_DFL/IGN). */
 PL_HIDDEN bool pl_sig_handled(int sig, bool *restart);
+/* Takes the slot of a process-directed signal routed to a G (copies its
+ * siginfo and frees the slot).  sigroute.c. */
+PL_HIDDEN void pl_sig_slot_take(int sig, siginfo_t *info);
+
+/* ---------------------------------------------------- one delivery path */
+/* signal.c.  Every sender to a G (pthread_kill, pthread_sigqueue, tgkill
+ * with the G's tid, sysmon's routing of a process-directed signal) first
+ * records the signal pending on the G (sigpend, and sigrouted or
+ * sigqueued/sigval), then calls pl_sig_kick: core notes it on the G
+ * (vt_signal_notify) and, if the G is running, the M that runs it gets
+ * the signal itself as a "kick": SI_QUEUE from our pid with si_errno
+ * PL_KICK_MAGIC and si_value = the target's pl_gext.  The kick runs the
+ * program's handler at once if it lands in the target's own code
+ * (pl_sig_claim decides who delivers: whoever clears the pending bit);
+ * else the target delivers itself when it leaves the runtime or resumes
+ * (core's deliver_signals hook: pl_signals_deliver).  A G that is not
+ * running is vt_interrupt()ed: its interruptible wait delivers. */
+#define PL_KICK_MAGIC 0x76746b /* "vtk": glibc's senders leave si_errno 0 */
+PL_HIDDEN void pl_sig_kick(vt_g *g, int sig);
+/* A thread-directed signal to G g (not the caller): recorded and kicked,
+ * or, when the program neither handles nor blocks it, left to the kernel
+ * (default action or ignore). */
+PL_HIDDEN void pl_sig_to_g(vt_g *g, int sig, bool queued, union sigval v);
+/* g's recorded mask, for any caller; a G that has none yet (the first,
+ * until its first pthread_create: pl_signals_adopt) is taken as blocking
+ * nothing. */
+PL_HIDDEN uint64_t pl_g_mask_now(vt_g *g);
+/* True when info is a kick for g (g may be NULL). */
+static inline bool pl_sig_is_kick(const siginfo_t *info)
+{
+    return info->si_code == SI_QUEUE && info->si_errno == PL_KICK_MAGIC;
+}
+/* Clears sig from g's pending set; if it was set, fills *info with what
+ * the handler must see and returns true.  Any context. */
+PL_HIDDEN bool pl_sig_claim(vt_g *g, int sig, siginfo_t *info);
+/* core's deliver_signals hook. */
+PL_HIDDEN void pl_signals_deliver_hook(vt_g *g);
 
 /* ----------------------------------------------------- cross-file calls */
 /* init.c: the exit hook's pieces */

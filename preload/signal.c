@@ -7,15 +7,14 @@
  *    kernel delivers before the call returns, in the G's context since the
  *    handler runs on the G's stack with its thread pointer) — like raise(),
  *    which is glibc's and already right (it uses gettid);
- *  - another G: the signal is recorded pending in the target's pl_gext
- *    (sigpend) and the target is vt_interrupt()ed.  A parked G wakes in its
- *    wait, runs the handler in its own context from pl_interrupted (by
- *    sending the signal to its current M, where the kernel applies the
- *    handler's sa_mask, SA_SIGINFO, SA_RESETHAND ...) and then resumes the
- *    wait or returns EINTR (see PL_INTR_* in pl.h).  A G that is running or
- *    runnable runs it at its next interruptible wait (core cannot tell us
- *    which M runs it: NOTES-for-core 12) — a G busy in user code without
- *    ever waiting does not see the signal.
+ *  - another G: the one delivery path (pl.h): pending on the target's
+ *    pl_gext (sigpend, sigqueued/sigval), then pl_sig_kick.  A running G
+ *    gets it at once through a kick to its M (even in a loop that never
+ *    calls anything); a runnable one when it resumes; a parked one is
+ *    vt_interrupt()ed: its wait runs the handler (pl_interrupted ->
+ *    pl_signals_deliver) and then resumes or returns EINTR (PL_INTR_* in
+ *    pl.h).  A signal the program neither handles nor blocks (default
+ *    action, ignored) goes straight to the kernel;
  *  - a G that has exited but is not joined: 0, the signal is dropped
  *    (glibc >= 2.34).
  * Signal numbers are checked like glibc (EINVAL outside 1..64 and for
@@ -74,6 +73,12 @@ static uint64_t g_mask(vt_g *g)
 
 uint64_t pl_signals_thread_mask(void) { return m_blocked(); }
 
+uint64_t pl_g_mask_now(vt_g *g)
+{
+    struct pl_gext *x = pl_gext(g);
+    return (atomic_load(&x->flags) & PL_G_SIGMASK) ? x->sigmask : 0;
+}
+
 /* The calling OS thread's kernel mask, through core, which leaves the
  * routed signals out (sigroute.c) and remembers it. */
 static void apply_mask(uint64_t m)
@@ -105,7 +110,75 @@ void pl_signals_adopt(vt_g *g, uint64_t m)
         set_g_mask(g, m);
 }
 
+void pl_sig_kick(vt_g *g, int sig)
+{
+    pid_t tid = vt_signal_notify(g);
+    if (tid < 0)
+        return; /* runnable: delivers when it resumes */
+    if (tid > 0) {
+        siginfo_t si =
+            pl_siginfo(sig, SI_QUEUE, (union sigval){.sival_ptr = pl_gext(g)});
+        si.si_errno = PL_KICK_MAGIC;
+        /* (fails only if the M's queue of real-time signals is full: the
+         * G then delivers when it next leaves the runtime) */
+        if (syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, sig, &si) == 0)
+            return;
+    }
+    vt_interrupt(g);
+}
+
+bool pl_sig_claim(vt_g *g, int sig, siginfo_t *info)
+{
+    struct pl_gext *x = pl_gext(g);
+    uint64_t b = bit(sig);
+    if (!(atomic_fetch_and(&x->sigpend, ~b) & b))
+        return false;
+    if (atomic_fetch_and(&x->sigrouted, ~b) & b) {
+        pl_sig_slot_take(sig, info);
+        return true;
+    }
+    bool queued = atomic_fetch_and(&x->sigqueued, ~b) & b;
+    union sigval v = {0};
+    if (queued && sig >= 32)
+        v = x->sigval[sig - 32];
+    *info = pl_siginfo(sig, queued ? SI_QUEUE : SI_TKILL, v);
+    return true;
+}
+
+void pl_signals_deliver_hook(vt_g *g)
+{
+    struct pl_gext *x = pl_gext(g);
+    if (x->delivering) {
+        /* a runtime exit inside pl_signals_deliver itself (a lock it
+         * released): the outer call delivers; keep the note */
+        vt_signal_notify(g);
+        return;
+    }
+    int e = errno;
+    (void)pl_signals_deliver(g);
+    errno = e;
+}
+
+/* Delivers what is pending on g (the caller) and not blocked by its mask.
+ * A signal the program handles is not claimed here: a kick goes to this
+ * M and entry() claims it when the kernel runs it, at once, or when the
+ * handler that blocks it now returns.  (Claiming first and then sending
+ * would lose it: the kernel keeps one instance of a standard signal per
+ * thread, and a second sent while one is pending vanishes.)  Any kick of
+ * that number landing in this G delivers it (sigroute.c, entry). */
+static int deliver(vt_g *g);
 int pl_signals_deliver(vt_g *g)
+{
+    struct pl_gext *x = pl_gext(g);
+    bool outer = !x->delivering;
+    x->delivering = true;
+    int r = deliver(g);
+    if (outer)
+        x->delivering = false;
+    return r;
+}
+
+static int deliver(vt_g *g)
 {
     struct pl_gext *x = pl_gext(g);
     uint64_t mask = g_mask(g);
@@ -116,39 +189,63 @@ int pl_signals_deliver(vt_g *g)
         atomic_fetch_or(&x->sigrouted, bit(hs));
         atomic_fetch_or(&x->sigpend, bit(hs));
     }
-    uint64_t p = atomic_load(&x->sigpend);
-    if (!p)
+    uint64_t deliverable = atomic_load(&x->sigpend) & ~mask;
+    if (!deliverable)
         return PL_INTR_NONE;
-    uint64_t deliverable = p & ~mask;
-    if (deliverable && (atomic_load(&x->flags) & PL_G_SIGMASK)) {
+    if (atomic_load(&x->flags) & PL_G_SIGMASK) {
         /* this M now runs the G: give it the G's mask, so the kernel does
          * not hold the signal for the M's */
         apply_mask(x->sigmask);
     }
     int r = PL_INTR_NONE;
+    pid_t pid = getpid(), tid = (pid_t)syscall(SYS_gettid);
     while (deliverable) {
         int sig = __builtin_ctzll(deliverable) + 1;
         deliverable &= deliverable - 1;
-        uint64_t old = atomic_fetch_and(&x->sigpend, ~bit(sig));
-        if (!(old & bit(sig)))
-            continue;
         bool restart = false;
-        bool handled = pl_sig_handled(sig, &restart);
-        if (atomic_fetch_and(&x->sigrouted, ~bit(sig)) & bit(sig)) {
-            pl_sig_deliver_routed(sig);
-        } else {
-            bool queued =
-                atomic_fetch_and(&x->sigqueued, ~bit(sig)) & bit(sig);
-            union sigval v = {0};
-            if (queued && sig >= 32)
-                v = x->sigval[sig - 32];
-            send_here(sig, queued, v);
+        if (!pl_sig_handled(sig, &restart)) {
+            /* default or ignore: the kernel acts on the process */
+            siginfo_t si;
+            if (pl_sig_claim(g, sig, &si))
+                send_here(sig, si.si_code == SI_QUEUE, si.si_value);
+            continue;
         }
-        if (handled)
-            r = restart && r != PL_INTR_EINTR ? PL_INTR_RESTART
-                                              : PL_INTR_EINTR;
+        siginfo_t k = pl_siginfo(sig, SI_QUEUE, (union sigval){.sival_ptr = x});
+        k.si_errno = PL_KICK_MAGIC;
+        syscall(SYS_rt_tgsigqueueinfo, pid, tid, sig, &k);
+        if (atomic_load(&x->sigpend) & bit(sig)) {
+            /* held by the kernel for now (we are inside a handler that
+             * blocks it): look again at the next runtime exit */
+            vt_signal_notify(g);
+            continue;
+        }
+        r = restart && r != PL_INTR_EINTR ? PL_INTR_RESTART : PL_INTR_EINTR;
     }
     return r;
+}
+
+void pl_sig_to_g(vt_g *g, int sig, bool queued, union sigval v)
+{
+    struct pl_gext *x = pl_gext(g);
+    bool restart;
+    if (!pl_sig_handled(sig, &restart) && !(pl_g_mask_now(g) & bit(sig))) {
+        /* default action or ignored: the kernel's business, process-wide
+         * (terminate, stop, continue, nothing); any of our Ms will do */
+        send_here(sig, queued, v);
+        return;
+    }
+    if (queued && sig >= 32)
+        x->sigval[sig - 32] = v;
+    if (queued)
+        atomic_fetch_or(&x->sigqueued, bit(sig));
+    else
+        atomic_fetch_and(&x->sigqueued, ~bit(sig));
+    /* (a locked RMW: the target's mask change, which also ends in one,
+     * and then reads sigpend, cannot miss this bit) */
+    atomic_fetch_or(&x->sigpend, bit(sig));
+    if (!(pl_g_mask_now(g) & bit(sig)))
+        pl_sig_kick(g, sig);
+    /* else: delivered when g unblocks it (after_mask_change) */
 }
 
 static int send_to(pthread_t th, int sig, bool queued, union sigval v)
@@ -179,15 +276,7 @@ static int send_to(pthread_t th, int sig, bool queued, union sigval v)
     }
     if (vt_g_exited(g))
         return 0;
-    struct pl_gext *x = pl_gext(g);
-    if (queued && sig >= 32)
-        x->sigval[sig - 32] = v;
-    if (queued)
-        atomic_fetch_or(&x->sigqueued, bit(sig));
-    else
-        atomic_fetch_and(&x->sigqueued, ~bit(sig));
-    atomic_fetch_or(&x->sigpend, bit(sig));
-    vt_interrupt(g);
+    pl_sig_to_g(g, sig, queued, v);
     return 0;
 }
 
@@ -270,24 +359,16 @@ PL_PUBLIC int sigpending(sigset_t *set)
 
 /* ------------------------------------------------------- signal waits */
 
-/* Takes a signal in `want` pending on g itself (pthread_kill,
- * pthread_sigqueue or raise while blocked); 0 if none. */
+/* Takes a signal in `want` pending on g itself (sent to it, or a
+ * process-directed one routed to it); 0 if none. */
 static int take_own(vt_g *g, uint64_t want, siginfo_t *info)
 {
-    struct pl_gext *x = pl_gext(g);
-    uint64_t mine = atomic_load(&x->sigpend) & want &
-                    ~atomic_load(&x->sigrouted);
+    uint64_t mine = atomic_load(&pl_gext(g)->sigpend) & want;
     while (mine) {
         int sig = __builtin_ctzll(mine) + 1;
         mine &= mine - 1;
-        if (!(atomic_fetch_and(&x->sigpend, ~bit(sig)) & bit(sig)))
-            continue;
-        bool queued = atomic_fetch_and(&x->sigqueued, ~bit(sig)) & bit(sig);
-        union sigval v = {0};
-        if (queued && sig >= 32)
-            v = x->sigval[sig - 32];
-        *info = pl_siginfo(sig, queued ? SI_QUEUE : SI_TKILL, v);
-        return sig;
+        if (pl_sig_claim(g, sig, info))
+            return sig;
     }
     return 0;
 }
@@ -333,7 +414,20 @@ static int timedwait(const sigset_t *set, siginfo_t *info,
     atomic_store(&x->sigwaitset, want);
     r = pl_sig_take_held(want, info); /* routed just before we published */
     if (!r)
+        r = take_own(g, want, info); /* sent just before we blocked it */
+    while (!r) {
         r = (int)syscall(SYS_rt_sigtimedwait, &s, info, ts, 8);
+        /* a kick (pl.h): what it stands for is pending on the G (see
+         * entry() in sigroute.c), or was taken some other way */
+        if (r > 0 && pl_sig_is_kick(info) && info->si_pid == getpid() &&
+            !pl_sig_claim(g, r, info)) {
+            r = 0;
+            if (ts) { /* (rare: the G got the signal some other way) */
+                r = -1;
+                errno = EINTR;
+            }
+        }
+    }
     int e = errno;
     atomic_store(&x->sigwaitset, 0);
     atomic_store(&x->sigwaittid, 0);

@@ -27,13 +27,12 @@
  *    interrupted the runtime.
  * sysmon then runs route() (vt_hooks.route_signals), an ordinary context:
  *  1. the first G (main) if its mask lets the signal through (the kernel
- *     prefers the main thread too), else the newest G that does: if it is
- *     running its own code or in a system call, the signal is re-sent to
- *     its M, tagged (below); if it is parked or runnable it is marked
- *     pending-routed on the G and interrupted (its wait runs the handler,
- *     pl_interrupted -> pl_signals_deliver -> pl_sig_deliver_routed), and
- *     sysmon watches it on every tick: once it runs without having waited,
- *     the signal is re-sent to its M (watch_pass);
+ *     prefers the main thread too), else the newest G that does: the
+ *     signal is marked pending-routed on that G and kicked (pl.h, "one
+ *     delivery path"): run at once if the G runs its own code, when it
+ *     resumes if runnable, by its wait if parked (pl_interrupted ->
+ *     pl_signals_deliver -> a kick to its own M -> entry(), which takes
+ *     the routed slot: pl_sig_claim);
  *  2. else a G in sigwait/sigwaitinfo/sigtimedwait for it: re-sent, tagged,
  *     to the M that G blocks in (which blocks the signal meanwhile, so the
  *     kernel keeps it for the wait);
@@ -50,8 +49,8 @@
  * (set by entry, which alone writes the siginfo; cleared by whoever takes
  * it, after copying); `arrived` = to route; `held` = nobody took it.
  * `arrived` and `busy` are atomics written from signal handlers; `held`
- * and routing decisions are guarded by route_lock (never taken in a
- * handler).
+ * and routing decisions are guarded by route_lock (a G holding it runs
+ * no handler meanwhile: rlock).
  *
  * Tags.  A re-sent signal must carry the original siginfo (si_pid of the
  * sender, SI_USER ...), but rt_tgsigqueueinfo only lets a thread forge
@@ -97,13 +96,20 @@ static _Atomic int route_lock;
 static _Atomic pid_t cached_pid;
 static uint64_t sigintr;           /* siginterrupt's set; under nothing */
 
+/* A G holding route_lock runs no handler meanwhile (a handler's
+ * pthread_sigmask would take it again); sysmon blocks every signal. */
 static void rlock(void)
 {
+    vt_signals_hold();
     int z;
     while (z = 0, !atomic_compare_exchange_weak(&route_lock, &z, 1))
         pl_relax();
 }
-static void runlock(void) { atomic_store(&route_lock, 0); }
+static void runlock(void)
+{
+    atomic_store(&route_lock, 0);
+    vt_signals_release();
+}
 
 static pid_t my_pid(void)
 {
@@ -179,17 +185,6 @@ static bool tagged(int sig, const siginfo_t *info)
            info->si_value.sival_ptr == (void *)&slot[sig];
 }
 
-/* g's recorded mask, for any caller (signal.c's g_mask falls back to the
- * calling thread's kernel mask, which is only right for g itself).  Every
- * G has one but the first, between the runtime's start and the end of the
- * first pthread_create (signal.c, pl_signals_adopt): taken as "nothing
- * blocked" then. */
-static uint64_t g_mask_now(vt_g *g)
-{
-    struct pl_gext *x = pl_gext(g);
-    return (atomic_load(&x->flags) & PL_G_SIGMASK) ? x->sigmask : 0;
-}
-
 /* Records sig for sysmon.  Async-signal-safe. */
 static void arrive(int sig, const siginfo_t *info)
 {
@@ -218,6 +213,25 @@ static void entry(int sig, siginfo_t *info, void *uc)
     uint64_t b = pl_sigbit(sig);
     vt_g *g;
     int ctx = vt_signal_context(&g);
+    if (pl_sig_is_kick(info) && info->si_pid == my_pid()) {
+        /* A kick (pl.h): the handler runs here if this is a G in its own
+         * code that has sig pending, does not block it, and nobody
+         * delivered it meanwhile.  Otherwise nothing: the target delivers
+         * itself when it leaves the runtime or runs again (core's
+         * notify). */
+        /* The kernel keeps one instance of a standard signal per thread:
+         * a kick that lands stands for every kick of that number sent to
+         * this M, whichever G it named.  So it delivers sig to the G it
+         * finds, if that G has it pending. */
+        siginfo_t si;
+        if (ctx == VT_SIGCTX_G && !(pl_g_mask_now(g) & b) &&
+            pl_sig_claim(g, sig, &si)) {
+            run_program(sig, &si, uc);
+            ran_in(g);
+        }
+        errno = saved;
+        return;
+    }
     bool tag = tagged(sig, info);
     if (ctx == VT_SIGCTX_FOREIGN) {
         if (tag) { /* a re-sent instance on a thread that left vthread */
@@ -231,7 +245,7 @@ static void entry(int sig, siginfo_t *info, void *uc)
         return;
     }
     if (ctx == VT_SIGCTX_G) {
-        if (!(g_mask_now(g) & b)) {
+        if (!(pl_g_mask_now(g) & b)) {
             if (tag) {
                 siginfo_t orig = slot[sig];
                 atomic_fetch_and(&busy, ~b);
@@ -275,7 +289,7 @@ struct pick {
 static bool takes(vt_g *g, uint64_t b)
 {
     struct pl_gext *x = pl_gext(g);
-    return !(g_mask_now(g) & b) && !(atomic_load(&x->sigpend) & b);
+    return !(pl_g_mask_now(g) & b) && !(atomic_load(&x->sigpend) & b);
 }
 
 static bool pass1(vt_g *g, void *arg)
@@ -296,53 +310,15 @@ static void resend_tagged(pid_t tid, int sig)
     }
 }
 
-static _Atomic bool watching; /* some G holds a routed signal not yet run */
-
-/* Gives sig to g (under the all-G lock, so g stays alive). */
+/* Gives sig to g (under the all-G lock, so g stays alive): pending on
+ * it as routed, and kicked (pl.h, "one delivery path"). */
 static void give(vt_g *g, int sig)
 {
-    pid_t tid = 0;
-    int w = vt_g_where(g, &tid);
-    if (w == VT_GW_USER || w == VT_GW_SYSCALL) {
-        resend_tagged(tid, sig);
-        return;
-    }
-    /* parked: its wait runs the handler; runnable: the same at its next
-     * wait, unless it runs first (then watch_pass re-sends it there) */
     struct pl_gext *x = pl_gext(g);
     uint64_t b = pl_sigbit(sig);
     atomic_fetch_or(&x->sigrouted, b);
     atomic_fetch_or(&x->sigpend, b);
-    vt_interrupt(g);
-    atomic_store(&watching, true);
-}
-
-/* A G given a routed signal while runnable may then run for long without
- * waiting: once it runs, send the signal to its M, as the kernel would
- * have interrupted it.  Who takes the pending bit first (the G's own
- * delivery, or this) delivers. */
-static bool watch_pass(vt_g *g, void *arg)
-{
-    int *left = arg;
-    struct pl_gext *x = pl_gext(g);
-    uint64_t r = atomic_load(&x->sigrouted);
-    if (!r)
-        return true;
-    pid_t tid = 0;
-    int w = vt_g_where(g, &tid);
-    while (r) {
-        int sig = __builtin_ctzll(r) + 1;
-        uint64_t b = pl_sigbit(sig);
-        r &= r - 1;
-        if ((w == VT_GW_USER || w == VT_GW_SYSCALL) &&
-            (atomic_fetch_and(&x->sigpend, ~b) & b)) {
-            atomic_fetch_and(&x->sigrouted, ~b);
-            resend_tagged(tid, sig);
-        } else if (atomic_load(&x->sigrouted) & b) {
-            ++*left;
-        }
-    }
-    return true;
+    pl_sig_kick(g, sig);
 }
 
 static bool pass2(vt_g *g, void *arg)
@@ -397,14 +373,6 @@ void pl_sig_route(void)
         held &= ~pl_sigbit(sig);
         route_one(sig);
     }
-    if (atomic_exchange(&watching, false)) {
-        int left = 0;
-        vt_g_foreach(watch_pass, &left);
-        if (left) {
-            atomic_store(&watching, true);
-            vt_signal_retry();
-        }
-    }
     runlock();
 }
 
@@ -425,17 +393,17 @@ int pl_sig_take_held(uint64_t want, siginfo_t *info)
         if (info) { /* taken: the slot is free again */
             *info = slot[sig];
             atomic_fetch_and(&busy, ~pl_sigbit(sig));
-        } /* else claimed: pl_sig_deliver_routed's instance frees it */
+        } /* else claimed: routed to the caller, whose pl_sig_claim
+           * frees it */
     }
     runlock();
     return sig;
 }
 
-void pl_sig_deliver_routed(int sig)
+void pl_sig_slot_take(int sig, siginfo_t *info)
 {
-    /* the tagged instance goes to this M: the kernel runs entry() before
-     * the call returns (the G takes it: the caller checked its mask) */
-    resend_tagged((pid_t)syscall(SYS_gettid), sig);
+    *info = slot[sig];
+    atomic_fetch_and(&busy, ~pl_sigbit(sig));
 }
 
 bool pl_sig_untag(int sig, siginfo_t *info)
@@ -497,7 +465,7 @@ static bool main_g_takes(int sig)
     if (!pl_on() || sig < 1 || sig > NSIGS || !atomic_load(&acts[sig].ours))
         return false;
     vt_g *g = vt_self();
-    return g && vt_g_id(g) == 1 && !(g_mask_now(g) & pl_sigbit(sig));
+    return g && vt_g_id(g) == 1 && !(pl_g_mask_now(g) & pl_sigbit(sig));
 }
 
 static void to_self(int sig, int code, union sigval v)
@@ -506,7 +474,7 @@ static void to_self(int sig, int code, union sigval v)
     if (atomic_fetch_or(&busy, b) & b)
         return; /* one already pending in our hands: coalesced */
     slot[sig] = pl_siginfo(sig, code, v);
-    pl_sig_deliver_routed(sig);
+    give(vt_self(), sig); /* a kick to our own M: handled before we return */
 }
 
 PL_PUBLIC int kill(pid_t pid, int sig)
@@ -537,7 +505,6 @@ static void sig_fork_child(void)
     atomic_store(&cached_pid, (pid_t)syscall(SYS_getpid));
     atomic_store(&busy, 0);
     atomic_store(&arrived, 0);
-    atomic_store(&watching, false);
     held = 0;
     atomic_store(&route_lock, 0);
     vt_g *g = vt_self();
