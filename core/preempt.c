@@ -20,7 +20,10 @@
  * then it rewrites the context so that, after sigreturn, the G "calls"
  * vt_arch_preempt_tramp, which saves every register and the extended
  * state, yields (vt_preempt_park), and returns into the interrupted code.
- * Otherwise the request is dropped and sysmon asks again on a later tick.
+ * Otherwise the G yields when it next leaves the runtime (preempt_defer:
+ * a G that spends most of its time in runtime calls is preempted there),
+ * and sysmon asks again on a later tick; a G that keeps refusing because
+ * it loops inside libc loses its P (sysmon.c, retakes_busy).
  *
  * Everything the handler touches is async-signal-safe: atomics, the
  * read-only range table (replaced, never edited, on dlopen) and errno,
@@ -166,6 +169,9 @@ static void handler(int s, siginfo_t *info, void *uc)
                !pc_unsafe(vt_arch_context_pc(uc))) {
         if (vt_arch_redirect_to_preempt(uc, &g->preempt_pc))
             st_relaxed(&g->preempting, 1);
+    } else if (ld_relaxed(&g->status) == G_RUNNING) {
+        /* not here: at its next exit from the runtime (vt_rt_leave) */
+        st_relaxed(&g->preempt_defer, 1);
     }
     errno = e;
 }

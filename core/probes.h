@@ -9,7 +9,7 @@
  *   park(g_id, addr)               unpark(g_id)        (G made runnable)
  *   steal(thief_p, victim_p, n)    handoff(p)          (P given away)
  *   retake(p, kind)                preempt(g_id)       (kind 0 syscall,
- *                                                       1 blocked)
+ *                                                       1 blocked, 2 busy)
  */
 #ifndef VTHREAD_PROBES_H
 #define VTHREAD_PROBES_H

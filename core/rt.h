@@ -150,6 +150,10 @@ struct vt_g {
      * handler; cleared only by the G itself.  At a fixed offset: lock.h
      * reads it when the G releases its last runtime lock. */
     _Atomic int sig_notify;
+    /* Set by the preemption handler when it could not preempt (the G was
+     * inside the runtime or libc); the G yields at its next outermost
+     * vt_rt_leave.  Cleared by the G when it yields or parks. */
+    _Atomic int preempt_defer;
 
     /* --- context: owned by the M that runs or switches to the G */
     void *sp;                /* saved stack pointer while off CPU */
@@ -291,7 +295,7 @@ struct vt_config {
 
 struct vt_stats {
     _Atomic uint64_t gs_created, gs_exited, ms_created, steals, handoffs,
-        retakes_syscall, retakes_blocked, parks, wakeups, timers_fired,
+        retakes_syscall, retakes_blocked, retakes_busy, parks, wakeups, timers_fired,
         units_reused, units_made, units_freed, preemptions;
     _Atomic int64_t peak_live;
 };

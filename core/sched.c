@@ -729,6 +729,10 @@ void vt_rt_leave(vt_m *m)
     vt_g *g = m->curg;
     vt_rt_leave_nodeliver(m);
     vt_sig_check(g);
+    /* a preemption the handler had to refuse (preempt.c) */
+    if (unlikely(ld_relaxed(&g->preempt_defer)) && !g->rt_depth &&
+        !g->nlocks && !g->syscall_depth)
+        vt_yield();
 }
 
 pid_t vt_signal_notify(vt_g *g)
@@ -816,6 +820,7 @@ static vt_g *find_local(vt_p *p)
 
 void vt_park_self(vt_g *g)
 {
+    st_relaxed(&g->preempt_defer, 0); /* it leaves its P now anyway */
     vt_m *m = g->m;
     vt_p *p = m->p;
     VT_ASSERT(p && ld_relaxed(&p->status) == P_STATUS(m->id, P_RT));

@@ -106,7 +106,7 @@ static bool retake(int64_t now)
             continue;
         }
         int64_t age = now - p->sm_when;
-        bool take = false;
+        bool take = false, hog = false;
         if (st == P_SYSCALL) {
             take = age >= VT_SYSCALL_RETAKE_NS;
         } else if (age >= VT_BLOCKED_RETAKE_NS) {
@@ -126,11 +126,21 @@ static bool retake(int64_t now)
             int64_t slice = ld_relaxed(&vt_sched.runq_size) > 0
                                 ? VT_PREEMPT_GLOBAL_NS
                                 : VT_PREEMPT_NS;
-            if (!take && m && age >= slice &&
-                now - p->sm_preempt_when >= slice / 2 &&
-                others_waiting(p, now) && !m_sleeping(m)) {
+            bool waiting = !take && m && age >= slice && others_waiting(p, now);
+            if (waiting && now - p->sm_preempt_when >= slice / 2 &&
+                !m_sleeping(m)) {
                 p->sm_preempt_when = now;
                 vt_preempt_request(m);
+            }
+            /* Still running after several requests: the handler keeps
+             * refusing (the G loops inside libc, e.g. on syscall(), where
+             * every signal lands).  Take the P anyway, as from a blocked
+             * M: the G runs on without one, its M over VTHREAD_PROCS,
+             * until it next enters the runtime and queues itself for a P;
+             * the Gs waiting for this P run meanwhile. */
+            if (waiting && age >= 4 * slice) {
+                take = true;
+                hog = true;
             }
         }
         if (!take)
@@ -139,9 +149,10 @@ static bool retake(int64_t now)
         if (!cas(&p->status, &exp, P_STATUS(0, P_RT)))
             continue; /* its M came back */
         xadd(st == P_SYSCALL ? &vt_stats.retakes_syscall
+             : hog           ? &vt_stats.retakes_busy
                              : &vt_stats.retakes_blocked, 1);
         p->sm_when = 0;
-        VT_PROBE2(retake, p->id, st == P_SYSCALL ? 0 : 1);
+        VT_PROBE2(retake, p->id, st == P_SYSCALL ? 0 : hog ? 2 : 1);
         vt_handoffp(p);
         acted = true;
     }
@@ -271,7 +282,8 @@ void vt_stats_print(void)
         buf, sizeof buf,
         "vthread: stats: gs_created=%llu gs_exited=%llu peak_live_gs=%lld "
         "ms_created=%llu procs=%d steals=%llu handoffs=%llu "
-        "retakes_syscall=%llu retakes_blocked=%llu parks=%llu wakeups=%llu "
+        "retakes_syscall=%llu retakes_blocked=%llu retakes_busy=%llu "
+        "parks=%llu wakeups=%llu "
         "timers_fired=%llu units_made=%llu units_reused=%llu "
         "units_freed=%llu preemptions=%llu\n",
         (unsigned long long)vt_stats.gs_created,
@@ -282,6 +294,7 @@ void vt_stats_print(void)
         (unsigned long long)vt_stats.handoffs,
         (unsigned long long)vt_stats.retakes_syscall,
         (unsigned long long)vt_stats.retakes_blocked,
+        (unsigned long long)vt_stats.retakes_busy,
         (unsigned long long)vt_stats.parks,
         (unsigned long long)vt_stats.wakeups,
         (unsigned long long)vt_stats.timers_fired,
