@@ -144,6 +144,10 @@
                         const struct timespec *))                             \
     /* signals */                                                             \
     X(int, sigaction, (int, const struct sigaction *, struct sigaction *))   \
+    /* clocks (per-thread CPU clocks of Gs are vthread's) */                  \
+    X(int, clock_gettime, (clockid_t, struct timespec *))                     \
+    X(int, clock_getres, (clockid_t, struct timespec *))                      \
+    X(int, getrusage, (int, struct rusage *))                                 \
     /* process */                                                             \
     X(pid_t, fork, (void))                                                    \
     X(void *, dlopen, (const char *, int))                                    \

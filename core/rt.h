@@ -206,6 +206,14 @@ struct vt_g {
                                 non-zero runs no program code: the G is
                                 half-way through runtime state. */
 
+    /* --- CPU time (vt_g_cputime), kept only once a program asked
+     * (vt_sched.cpu_acct): written by the M that switches the G in or
+     * out, inside cpu_seq (odd while writing); readers retry. */
+    int64_t cpu_ns;          /* CPU time of finished stretches on Ms */
+    int64_t cpu_in;          /* its M's thread CPU clock at switch-in; 0 =
+                                not counted (off CPU, or not stamped) */
+    _Atomic unsigned cpu_seq;
+
     /* --- observability: written by the G, read racily by dumps */
     const char *wait_reason;
     int64_t wait_since;
@@ -277,6 +285,7 @@ struct vt_p {
     int64_t sm_when;         /* when the current tick was first seen */
     int64_t sm_cpu;          /* owner M's CPU time at the last look */
     int64_t sm_cpu_when;     /* when sm_cpu was read */
+    int64_t sm_cpu0, sm_cpu0_when; /* the first such reading this tick */
     int64_t sm_preempt_when; /* last preemption request */
 };
 
@@ -343,6 +352,10 @@ struct vt_sched {
      * threads block (a new M is often made by sysmon, which blocks
      * everything). */
     _Atomic uint64_t mask_hint;
+
+    /* Per-G CPU time is kept (switches read the M's CPU clock) from the
+     * first vt_g_cputime on: 0 until then, then 1 for good. */
+    _Atomic int cpu_acct;
 };
 
 VT_HIDDEN extern struct vt_sched vt_sched;

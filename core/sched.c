@@ -253,6 +253,70 @@ static vt_g *runqsteal(vt_p *p, vt_p *victim, bool take_next)
 static void switch_to_g0(vt_m *m, vt_g *from);
 static inline void m_sync_routed(vt_m *m);
 
+/* ------------------------------------------------------------- CPU time */
+
+static int64_t cpu_clock_ns(clockid_t c)
+{
+    struct timespec ts;
+    if (vt_sys2(SYS_clock_gettime, c, &ts) != 0)
+        return 0;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* On the switching M, once accounting is on: the stretch of `from` on
+ * this M ends, that of `to` begins (either may be NULL or a g0). */
+static void cpu_switch(vt_g *from, vt_g *to)
+{
+    int64_t now = cpu_clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    if (from && !from->is_g0) {
+        xadd(&from->cpu_seq, 1);
+        if (from->cpu_in)
+            from->cpu_ns += now - from->cpu_in;
+        from->cpu_in = 0;
+        xadd(&from->cpu_seq, 1);
+    }
+    if (to && !to->is_g0) {
+        xadd(&to->cpu_seq, 1);
+        to->cpu_in = now;
+        xadd(&to->cpu_seq, 1);
+    }
+}
+
+static inline void cpu_account(vt_g *from, vt_g *to)
+{
+    if (unlikely(ld_relaxed(&vt_sched.cpu_acct)))
+        cpu_switch(from, to);
+}
+
+int64_t vt_g_cputime(vt_g *g)
+{
+    vt_g *self = vt_tp_g();
+    if (!ld_acquire(&vt_sched.cpu_acct))
+        st_release(&vt_sched.cpu_acct, 1);
+    if (g == self) {
+        /* on its M for now (switches happen in the runtime, not here) */
+        int64_t now = cpu_clock_ns(CLOCK_THREAD_CPUTIME_ID);
+        if (!g->cpu_in) {
+            xadd(&g->cpu_seq, 1);
+            g->cpu_in = now;
+            xadd(&g->cpu_seq, 1);
+        }
+        return g->cpu_ns + (now - g->cpu_in);
+    }
+    for (;;) {
+        unsigned s0 = ld_acquire(&g->cpu_seq);
+        if (s0 & 1) {
+            vt_arch_relax();
+            continue;
+        }
+        int64_t ns = g->cpu_ns, in = g->cpu_in;
+        vt_m *m = g->m;
+        int64_t now = in && m ? cpu_clock_ns(m->cpuclock) : 0;
+        if (ld_acquire(&g->cpu_seq) == s0)
+            return ns + (in && now > in ? now - in : 0);
+    }
+}
+
 /* G_RUNNING, as a full barrier: vt_signal_notify stores the G's
  * sig_notify and then loads its status, the G (once running) stores its
  * status and later loads sig_notify in sig_check.  Either the notifier
@@ -278,6 +342,7 @@ static void switch_g(vt_m *m, vt_g *from, vt_g *to)
         return;
     }
     m_sync_routed(m);
+    cpu_account(from, to);
     to->on_cpu = 1;
     to->m = m;
     m->curg = to;
@@ -287,6 +352,7 @@ static void switch_g(vt_m *m, vt_g *from, vt_g *to)
 
 static void switch_to_g0(vt_m *m, vt_g *from)
 {
+    cpu_account(from, NULL);
     m->curg = NULL;
     m->g0->on_cpu = 1;
     vt_arch_switch(&from->sp, m->g0->sp, (uintptr_t)m->g0->pd, &from->on_cpu);
@@ -299,6 +365,7 @@ static void execute(vt_m *m, vt_g *g)
     while (ld_acquire((_Atomic int *)&g->on_cpu))
         vt_arch_relax();
     m_sync_routed(m);
+    cpu_account(NULL, g);
     g->on_cpu = 1;
     g->m = m;
     m->curg = g;
@@ -1016,6 +1083,61 @@ static void g_destroy(vt_g *g)
         vt_unit_destroy(g);
 }
 
+/* Units of other sizes (a stack size or guard set by the program) are
+ * cached too, up to VT_SIZED_CACHE_BYTES in all, as glibc caches stacks
+ * of any size: a program that creates threads with its own stack size
+ * reuses them, and a descriptor just joined stays readable (joining it
+ * again is ESRCH, as under glibc).  Oldest first out.  sched.glock. */
+#define VT_SIZED_CACHE_BYTES ((size_t)40 << 20)
+static vt_g *sized_head; /* newest first */
+static size_t sized_bytes;
+
+static void sized_put(vt_g *g)
+{
+    vt_g *destroy = NULL;
+    vt_lock_acquire(&vt_sched.glock);
+    g->schedlink = sized_head;
+    sized_head = g;
+    sized_bytes += g->map_size;
+    while (sized_bytes > VT_SIZED_CACHE_BYTES && sized_head->schedlink) {
+        vt_g **pp = &sized_head;
+        while ((*pp)->schedlink)
+            pp = &(*pp)->schedlink;
+        vt_g *x = *pp; /* the oldest (never g: it is the newest) */
+        *pp = NULL;
+        sized_bytes -= x->map_size;
+        x->schedlink = destroy;
+        destroy = x;
+    }
+    vt_lock_release(&vt_sched.glock);
+    while (destroy) {
+        vt_g *x = destroy;
+        destroy = x->schedlink;
+        g_destroy(x);
+    }
+}
+
+static vt_g *sized_get(size_t stack_size, size_t guard)
+{
+    if (!ld_relaxed((_Atomic(vt_g *) *)&sized_head))
+        return NULL;
+    vt_lock_acquire(&vt_sched.glock);
+    vt_g **pp = &sized_head;
+    while (*pp && ((*pp)->stack_size != stack_size || (*pp)->guard != guard))
+        pp = &(*pp)->schedlink;
+    vt_g *g = *pp;
+    if (g) {
+        *pp = g->schedlink;
+        sized_bytes -= g->map_size;
+    }
+    vt_lock_release(&vt_sched.glock);
+    if (g) {
+        wait_off_cpu(g);
+        xadd(&vt_stats.units_reused, 1);
+    }
+    return g;
+}
+
 /* Destroys the detached Gs that could not destroy themselves. */
 static void graveyard_sweep(void)
 {
@@ -1028,7 +1150,10 @@ static void graveyard_sweep(void)
     while (list) {
         vt_g *g = list;
         list = g->schedlink;
-        g_destroy(g);
+        if (g->kind == GU_UNIT)
+            sized_put(g);
+        else
+            g_destroy(g);
     }
 }
 
@@ -1036,6 +1161,9 @@ static void unit_free(vt_g *g, vt_p *p)
 {
     if (g->kind == GU_MAIN)
         return; /* the original thread's descriptor is glibc's */
+    /* As glibc marks a freed descriptor in its stack cache: pthread_join
+     * or pthread_detach of it again is ESRCH while it is not reused. */
+    PD_FIELD(g->pd, PD_TID, int) = -1;
     if (!default_unit(g)) {
         if (g == vt_tp_g()) {
             /* A detached G freeing itself: it is on this CPU.  Someone
@@ -1046,7 +1174,10 @@ static void unit_free(vt_g *g, vt_p *p)
             vt_lock_release(&vt_sched.glock);
             return;
         }
-        g_destroy(g);
+        if (g->kind == GU_UNIT)
+            sized_put(g);
+        else
+            g_destroy(g);
         return;
     }
     if (p && p->ngfree < VT_P_GFREE_MAX) {
@@ -1158,9 +1289,27 @@ static void allg_remove(vt_g *g)
 static int new_tid(void)
 {
     /* Synthetic tids sit above any real one (PID_MAX_LIMIT is 2^22) and
-     * below glibc's FUTEX_TID_MASK (2^30). */
+     * below glibc's FUTEX_TID_MASK (2^30); 2^27 of them, so that the
+     * preload layer can name a G's CPU clock in the kernel's encoding
+     * (preload/tid.c). */
     int t = xadd(&vt_sched.next_tid, 1);
-    return 0x10000000 + (t & 0x1fffffff);
+    return 0x10000000 + (t & 0x07ffffff);
+}
+
+/* Where this process's synthetic tids start.  glibc writes a thread's tid
+ * into process-shared mutexes and compares it with the caller's: tids must
+ * differ between processes too, as kernel TIDs do.  So each process (and
+ * each fork child, which would otherwise go on from its parent's counter)
+ * starts at a point of the 2^27 range picked from its pid and the time:
+ * two processes collide only if their runs of tids overlap. */
+static void seed_tids(void)
+{
+    uint64_t x = (uint64_t)vt_sys0(SYS_getpid) * 0x9e3779b97f4a7c15ull ^
+                 (uint64_t)vt_now();
+    x ^= x >> 29;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 32;
+    st_relaxed(&vt_sched.next_tid, (int)(x & 0x07ffffff));
 }
 
 int vt_spawn(vt_g **out, void *(*fn)(void *), void *arg,
@@ -1188,6 +1337,8 @@ int vt_spawn(vt_g **out, void *(*fn)(void *), void *arg,
     } else {
         if (ss == vt_cfg.stack_size && guard == page)
             g = unit_get(m ? m->p : NULL);
+        else
+            g = sized_get(ss, guard);
         if (g) {
             fresh = false;
             g_reset(g);
@@ -1554,6 +1705,7 @@ static void fork_child(void)
         p->sm_when = 0;
     }
     vt_parklot_reset();
+    seed_tids();
     vt_netpoll_fork_child();
     vt_preempt_fork_child();
     st_relaxed(&vt_sched.poll_until, INT64_MAX);
@@ -1615,6 +1767,7 @@ void vt_start(void)
         return;
     }
     vt_runtime_init();
+    seed_tids();
     uint64_t k0 = 0;
     vt_sys4(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &k0, 8);
     st_relaxed(&vt_sched.mask_hint, k0);

@@ -113,6 +113,10 @@ static bool retake(int64_t now)
             vt_m *m = m_by_id(P_OWNER(s));
             int64_t cpu = m ? thread_cpu_ns(m->cpuclock) : -1;
             if (cpu >= 0) {
+                if (p->sm_cpu < 0) { /* first look in this tick */
+                    p->sm_cpu0 = cpu;
+                    p->sm_cpu0_when = now;
+                }
                 if (p->sm_cpu >= 0) {
                     int64_t dc = cpu - p->sm_cpu, dw = now - p->sm_cpu_when;
                     take = dw > 0 && dc * 8 < dw && m_sleeping(m);
@@ -137,8 +141,12 @@ static bool retake(int64_t now)
              * every signal lands).  Take the P anyway, as from a blocked
              * M: the G runs on without one, its M over VTHREAD_PROCS,
              * until it next enters the runtime and queues itself for a P;
-             * the Gs waiting for this P run meanwhile. */
-            if (waiting && age >= 4 * slice) {
+             * the Gs waiting for this P run meanwhile.  Only if its M
+             * really ran (half the time at least): one the kernel keeps
+             * off the CPU on a loaded machine is no hog. */
+            if (waiting && age >= 4 * slice && cpu >= 0 &&
+                (cpu - p->sm_cpu0) * 2 >= now - p->sm_cpu0_when &&
+                now - p->sm_cpu0_when >= 2 * slice) {
                 take = true;
                 hog = true;
             }

@@ -204,6 +204,14 @@ VT_HIDDEN void vt_g_foreach(bool (*fn)(vt_g *g, void *arg), void *arg);
 enum { VT_GW_OTHER = 0, VT_GW_USER = 1, VT_GW_SYSCALL = 2 };
 VT_HIDDEN int vt_g_where(vt_g *g, pid_t *tid);
 
+/* CPU time of g in ns: the CPU time of its M while g ran there.  The
+ * switch path pays nothing until the first call (any G): from then on
+ * every switch reads the M's CPU clock (a system call).  So it counts
+ * from the first call in the process for the caller, and from its next
+ * switch onto an M for the other Gs then running (their current stretch
+ * is lost).  Any caller; g must be live. */
+VT_HIDDEN int64_t vt_g_cputime(vt_g *g);
+
 /* Gives up the processor: the caller goes to the back of the global run
  * queue so every runnable G runs before it.  No-op for a non-G. */
 VT_HIDDEN void vt_yield(void);

@@ -40,6 +40,10 @@
 #include "vthread_core.h"
 
 #define PL_PUBLIC __attribute__((visibility("default")))
+/* syscall() is interposed (tid.c: a G's tid means that G); the preload
+ * layer's own system calls mean exactly what they say. */
+__attribute__((visibility("hidden"))) long pl_syscall(long nr, ...);
+#define syscall pl_syscall
 /* Another exported name for a public function: glibc also exports the
  * __pthread_* spellings (some binaries link them, e.g. __pthread_key_create,
  * which is the default version GLIBC_2.34), and they must reach the same
@@ -253,6 +257,7 @@ PL_HIDDEN void pl_signals_adopt(vt_g *g, uint64_t m);
 #define PL_G_SCHED 4u      /* policy/prio recorded */
 #define PL_G_AFFINITY 8u   /* affinity recorded */
 #define PL_G_SIGMASK 16u   /* sigmask recorded (signal.c) */
+#define PL_G_NICE 32u      /* nice recorded (tid.c) */
 struct pl_gext {
     _Atomic unsigned flags;
     _Atomic int lock;               /* tiny spin lock, see pl_gext_lock */
@@ -283,6 +288,7 @@ struct pl_gext {
     bool delivering;
     char name[16];
     cpu_set_t affinity;
+    int nice;                       /* under `lock`, if PL_G_NICE */
 };
 _Static_assert(sizeof(struct pl_gext) <= VT_G_EXT_SIZE, "ext too big");
 
@@ -374,6 +380,15 @@ PL_HIDDEN void pl_sig_kick(vt_g *g, int sig);
  * or, when the program neither handles nor blocks it, left to the kernel
  * (default action or ignore). */
 PL_HIDDEN void pl_sig_to_g(vt_g *g, int sig, bool queued, union sigval v);
+/* pthread_kill / pthread_sigqueue to G g (any G, the caller too), with
+ * glibc's checks: 0 or EINVAL.  sig 0 only checks. */
+PL_HIDDEN int pl_sig_send_g(vt_g *g, int sig, bool queued, union sigval v);
+/* thread.c: may a G be given this policy and priority?  0, EINVAL (bad
+ * policy or priority) or EPERM (a real-time policy without the
+ * privilege the kernel would ask for). */
+PL_HIDDEN int pl_sched_check(int policy, int prio);
+/* tid.c: the CPU-time clock of G g (pthread_getcpuclockid). */
+PL_HIDDEN int pl_g_cpuclock(vt_g *g, clockid_t *clk);
 /* g's recorded mask, for any caller; a G that has none yet (the first,
  * until its first pthread_create: pl_signals_adopt) is taken as blocking
  * nothing. */

@@ -266,6 +266,11 @@ static int send_to(pthread_t th, int sig, bool queued, union sigval v)
                    ? 0
                    : errno;
     }
+    return pl_sig_send_g(g, sig, queued, v);
+}
+
+int pl_sig_send_g(vt_g *g, int sig, bool queued, union sigval v)
+{
     if (sig == 0)
         return 0;
     if (!pl_sig_valid(sig))

@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -127,7 +128,7 @@ PL_PUBLIC int pthread_create(pthread_t *th, const pthread_attr_t *attr,
         sa.sigmask = &mask;
     }
     if (self && (atomic_load(&pl_gext(self)->flags) &
-                 (PL_G_SCHED | PL_G_AFFINITY))) {
+                 (PL_G_SCHED | PL_G_AFFINITY | PL_G_NICE))) {
         struct pl_gext *x = pl_gext(self);
         pl_gext_lock(x);
         unsigned f = atomic_load(&x->flags);
@@ -139,6 +140,10 @@ PL_PUBLIC int pthread_create(pthread_t *th, const pthread_attr_t *attr,
         if ((f & PL_G_AFFINITY) && !(st.flags & PL_G_AFFINITY)) {
             st.flags |= PL_G_AFFINITY;
             st.affinity = x->affinity;
+        }
+        if (f & PL_G_NICE) {
+            st.flags |= PL_G_NICE;
+            st.nice = x->nice;
         }
         pl_gext_unlock(x);
     }
@@ -254,8 +259,18 @@ static vt_g *g_of(pthread_t th)
     return pl_on() ? vt_g_from_descriptor((void *)th) : NULL;
 }
 
+/* A G's descriptor that was joined (or a detached G's, after its exit)
+ * and not reused yet: glibc's answer to joining or detaching it again. */
+static bool freed_g(pthread_t th)
+{
+    return pl_on() && vt_g_from_descriptor((void *)th) &&
+           PL_PD_FIELD((void *)th, PL_PD_TID, int) < 0;
+}
+
 PL_PUBLIC int pthread_join(pthread_t th, void **ret)
 {
+    if (freed_g(th))
+        return ESRCH;
     vt_g *g = g_of(th);
     if (!g) {
         vt_syscall_enter_block();
@@ -268,6 +283,8 @@ PL_PUBLIC int pthread_join(pthread_t th, void **ret)
 
 PL_PUBLIC int pthread_tryjoin_np(pthread_t th, void **ret)
 {
+    if (freed_g(th))
+        return ESRCH;
     vt_g *g = g_of(th);
     if (!g)
         return vt_real.pthread_tryjoin_np(th, ret);
@@ -295,6 +312,8 @@ static int timed_join(vt_g *g, void **ret, clockid_t clk,
 PL_PUBLIC int pthread_timedjoin_np(pthread_t th, void **ret,
                                    const struct timespec *abstime)
 {
+    if (freed_g(th))
+        return ESRCH;
     vt_g *g = g_of(th);
     if (!g) {
         vt_syscall_enter_block();
@@ -308,6 +327,8 @@ PL_PUBLIC int pthread_timedjoin_np(pthread_t th, void **ret,
 PL_PUBLIC int pthread_clockjoin_np(pthread_t th, void **ret, clockid_t clk,
                                    const struct timespec *abstime)
 {
+    if (freed_g(th))
+        return ESRCH;
     vt_g *g = g_of(th);
     if (!g) {
         vt_syscall_enter_block();
@@ -322,6 +343,8 @@ PL_PUBLIC int pthread_clockjoin_np(pthread_t th, void **ret, clockid_t clk,
 
 PL_PUBLIC int pthread_detach(pthread_t th)
 {
+    if (freed_g(th))
+        return ESRCH;
     vt_g *g = g_of(th);
     if (!g)
         return vt_real.pthread_detach(th);
@@ -462,14 +485,28 @@ PL_PUBLIC int pthread_getname_np(pthread_t th, char *buf, size_t len)
 
 /* ------------------------------------------------------------ scheduling */
 
+int pl_sched_check(int policy, int prio)
+{
+    if (!valid_policy(policy) || !prio_in_range(policy, prio))
+        return EINVAL;
+    /* the kernel's rule for a real-time policy: CAP_SYS_NICE, or a
+     * priority within RLIMIT_RTPRIO */
+    struct rlimit rl;
+    if ((policy == SCHED_FIFO || policy == SCHED_RR) && geteuid() != 0 &&
+        (getrlimit(RLIMIT_RTPRIO, &rl) != 0 || (rlim_t)prio > rl.rlim_cur))
+        return EPERM;
+    return 0;
+}
+
 PL_PUBLIC int pthread_setschedparam(pthread_t th, int policy,
                                     const struct sched_param *param)
 {
     vt_g *g = g_of(th);
     if (!g)
         return vt_real.pthread_setschedparam(th, policy, param);
-    if (!valid_policy(policy) || !prio_in_range(policy, param->sched_priority))
-        return EINVAL;
+    int err = pl_sched_check(policy, param->sched_priority);
+    if (err)
+        return err;
     struct pl_gext *x = pl_gext(g);
     pl_gext_lock(x);
     x->policy = policy;
@@ -492,9 +529,9 @@ PL_PUBLIC int pthread_getschedparam(pthread_t th, int *policy,
     pl_gext_unlock(x);
     if (!rec) {
         /* Never set: what the Ms (and so the G) really run with. */
-        pol = sched_getscheduler(0);
+        pol = (int)syscall(SYS_sched_getscheduler, 0);
         struct sched_param sp;
-        if (pol < 0 || sched_getparam(0, &sp) != 0)
+        if (pol < 0 || syscall(SYS_sched_getparam, 0, &sp) != 0)
             return errno;
         prio = sp.sched_priority;
     }
@@ -527,6 +564,18 @@ PL_PUBLIC int pthread_setschedprio(pthread_t th, int prio)
 
 /* -------------------------------------------------------------- affinity */
 
+/* The calling OS thread's affinity (the process's CPUs), as glibc's
+ * sched_getaffinity gives it; not the interposed one (tid.c), which
+ * answers for the calling G. */
+static int kernel_affinity(size_t size, cpu_set_t *set)
+{
+    long n = syscall(SYS_sched_getaffinity, 0, size, set);
+    if (n < 0)
+        return -1;
+    memset((char *)set + n, 0, size - (size_t)n);
+    return 0;
+}
+
 PL_PUBLIC int pthread_setaffinity_np(pthread_t th, size_t size,
                                      const cpu_set_t *set)
 {
@@ -535,7 +584,7 @@ PL_PUBLIC int pthread_setaffinity_np(pthread_t th, size_t size,
         return vt_real.pthread_setaffinity_np(th, size, set);
     /* The kernel's check: at least one CPU we may run on. */
     cpu_set_t allowed, want;
-    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0)
+    if (kernel_affinity(sizeof allowed, &allowed) != 0)
         return errno;
     CPU_ZERO(&want);
     memcpy(&want, set, size < sizeof want ? size : sizeof want);
@@ -558,7 +607,7 @@ PL_PUBLIC int pthread_getaffinity_np(pthread_t th, size_t size,
     if (!g)
         return vt_real.pthread_getaffinity_np(th, size, set);
     /* The kernel decides which sizes are too small (EINVAL). */
-    if (sched_getaffinity(0, size, set) != 0)
+    if (kernel_affinity(size, set) != 0)
         return errno;
     struct pl_gext *x = pl_gext(g);
     pl_gext_lock(x);
@@ -578,9 +627,5 @@ PL_PUBLIC int pthread_getcpuclockid(pthread_t th, clockid_t *clk)
     vt_g *g = g_of(th);
     if (!g)
         return vt_real.pthread_getcpuclockid(th, clk);
-    /* TODO(core): a per-G CPU clock (NOTES-for-core 9).  A thread clock of
-     * an M would count other Gs and jump when the G migrates; the process
-     * clock at least never runs backwards and bounds the G's time. */
-    *clk = CLOCK_PROCESS_CPUTIME_ID;
-    return 0;
+    return pl_g_cpuclock(g, clk); /* tid.c */
 }
