@@ -152,9 +152,32 @@ static void ts_from_ns(struct timespec *ts, int64_t ns)
 }
 
 /* A non-G caller: sleep on the waiter's futex word. */
+/* Dequeues w (a non-G waiter) with `result` unless a waker took it off
+ * the queue first; then waits for that waker's futex_word.  The bucket of
+ * w is not locked on entry. */
+static void futex_give_up(struct vt_waiter *w, int result)
+{
+    struct bucket *b = lock_waiter_bucket(w);
+    bool still = w->queued;
+    if (still) {
+        dequeue(b, w);
+        w->result = result;
+    }
+    vt_lock_release(&b->lock);
+    if (still)
+        return;
+    while (!ld_acquire(&w->futex_word))
+        vt_futex_wait(&w->futex_word, 0, NULL);
+}
+
+/* A non-G waits in the kernel.  An interruptible wait ends when the
+ * futex wait does with EINTR: a signal handler ran and the kernel chose
+ * not to restart (the same rules as for glibc's own futex waits: an
+ * untimed wait restarts under SA_RESTART, a timed one never does). */
 static int park_futex(struct bucket *b, struct vt_waiter *w,
                       void (*before_sleep)(void *), void *ctx,
-                      int64_t deadline, uintptr_t *out_token)
+                      int64_t deadline, bool interruptible,
+                      uintptr_t *out_token)
 {
     w->g = NULL;
     st_relaxed(&w->futex_word, 0);
@@ -170,23 +193,22 @@ static int park_futex(struct bucket *b, struct vt_waiter *w,
             int64_t left = deadline - vt_now();
             if (left <= 0) {
                 /* Timed out, unless a waker dequeued us already. */
-                b = lock_waiter_bucket(w);
-                bool still = w->queued;
-                if (still) {
-                    dequeue(b, w);
-                    w->result = VT_PARK_TIMEOUT;
-                }
-                vt_lock_release(&b->lock);
-                if (still)
-                    break;
-                while (!ld_acquire(&w->futex_word))
-                    vt_futex_wait(&w->futex_word, 0, NULL);
+                futex_give_up(w, VT_PARK_TIMEOUT);
                 break;
             }
             ts_from_ns(&ts, left);
             tsp = &ts;
         }
-        vt_futex_wait(&w->futex_word, 0, tsp);
+        if (vt_futex_wait(&w->futex_word, 0, tsp) == -EINTR && interruptible) {
+            futex_give_up(w, VT_PARK_INTERRUPTED);
+            /* Woken meanwhile (by the handler itself, say, posting the
+             * semaphore we wait on): still interrupted, as glibc's waits
+             * return EINTR without looking again.  Not when the waker
+             * handed us something (a mutex): that must be taken. */
+            if (w->result == VT_PARK_WOKEN && w->token_out == 0)
+                w->result = VT_PARK_INTERRUPTED;
+            break;
+        }
     }
     if (out_token)
         *out_token = w->token_out;
@@ -216,7 +238,8 @@ int vt_park(const void *addr, bool (*validate)(void *ctx),
         st_relaxed(&w.addr, addr);
         w.token_in = token;
         w.result = VT_PARK_WOKEN;
-        return park_futex(b, &w, before_sleep, ctx, deadline, out_token);
+        return park_futex(b, &w, before_sleep, ctx, deadline,
+                          flags & VT_PARK_INTERRUPTIBLE, out_token);
     }
     /* Take our P before queueing: once we are a waiter we must not be put
      * on a run queue by reacquire().  before_sleep may unpark others:

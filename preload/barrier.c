@@ -117,7 +117,9 @@ PL_PUBLIC int pthread_barrier_wait(pthread_barrier_t *b)
      * really ended. */
     while (wait_validate(&x)) {
         vt_set_wait_reason("barrier");
-        vt_park(b, wait_validate, NULL, &x, 0, 0, 0, NULL);
+        if (vt_park(b, wait_validate, NULL, &x, 0, VT_PARK_INTERRUPTIBLE, 0,
+                    NULL) == VT_PARK_INTERRUPTED)
+            pl_wait_interrupted(); /* handlers run; the wait goes on */
     }
     return 0;
 }

@@ -151,8 +151,9 @@ int64_t pl_deadline_rel(const struct timespec *ts)
 int pl_interrupted(void)
 {
     vt_g *g = vt_self();
-    if (!g)
-        return PL_INTR_NONE;
+    if (!g) /* its futex wait ended with EINTR: the kernel ran a handler
+             * and chose not to restart (core's park_futex) */
+        return PL_INTR_EINTR;
     /* Clear first, then look: a pthread_kill/pthread_cancel that comes
      * after this sets its state before interrupting again. */
     vt_clear_interrupt(g);
@@ -163,6 +164,19 @@ int pl_interrupted(void)
     if (pl_cancel_acts(pl_self_cancelhandling()))
         pthread_exit(PTHREAD_CANCELED); /* ours: the first G's case too */
     return r;
+}
+
+void pl_wait_interrupted(void)
+{
+    vt_g *g = vt_self();
+    if (!g)
+        return;
+    vt_clear_interrupt(g);
+    (void)pl_signals_deliver(g);
+    (void)(atomic_fetch_and(&pl_gext(g)->sigcall, ~2u));
+    int ch = pl_self_cancelhandling();
+    if (pl_cancel_acts(ch) && (ch & PL_CANCELTYPE_BITMASK))
+        pthread_exit(PTHREAD_CANCELED); /* asynchronous: acts anywhere */
 }
 
 void pl_gext_lock(struct pl_gext *x)

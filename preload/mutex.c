@@ -126,13 +126,16 @@ static int word_lock_slow(_Atomic int *w, int64_t deadline)
             start = (uintptr_t)vt_now() | 1; /* never 0: see PL_TOKEN_* */
         uintptr_t tok = 0;
         vt_set_wait_reason("mutex");
-        int r = vt_park(w, lock_validate, NULL, w, deadline, 0, start, &tok);
+        int r = vt_park(w, lock_validate, NULL, w, deadline,
+                        VT_PARK_INTERRUPTIBLE, start, &tok);
         if (r == VT_PARK_WOKEN && tok == PL_TOKEN_HANDOFF) {
             atomic_thread_fence(memory_order_acquire);
             return 0; /* the unlocker kept LOCKED set for us */
         }
         if (r == VT_PARK_TIMEOUT)
             return ETIMEDOUT;
+        if (r == VT_PARK_INTERRUPTED) /* (never handed the lock then) */
+            pl_wait_interrupted(); /* handlers run; the wait goes on */
         spins = 0;
     }
 }

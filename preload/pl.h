@@ -229,6 +229,11 @@ static inline bool pl_futex_clock_ok(clockid_t c)
  * otherwise). */
 enum { PL_INTR_NONE = 0, PL_INTR_RESTART = 1, PL_INTR_EINTR = 2 };
 PL_HIDDEN int pl_interrupted(void);
+/* The same for waits POSIX does not let a handler interrupt (mutex and
+ * rwlock locks, barrier waits): runs the handlers, acts on an enabled
+ * asynchronous cancellation only (these are no cancellation points); the
+ * caller then waits on. */
+PL_HIDDEN void pl_wait_interrupted(void);
 /* A cancellation point's entry check: unwinds with PTHREAD_CANCELED when
  * the caller has a pending, enabled cancellation (glibc's
  * pthread_testcancel). */

@@ -176,9 +176,12 @@ static int rdlock(pthread_rwlock_t *rw, int64_t deadline, bool try)
                 continue;
         }
         vt_set_wait_reason("rwlock (read)");
-        if (vt_park(rkey(rw), rd_validate, NULL, rw, deadline, 0, 0, NULL) ==
-            VT_PARK_TIMEOUT)
+        int r = vt_park(rkey(rw), rd_validate, NULL, rw, deadline,
+                        VT_PARK_INTERRUPTIBLE, 0, NULL);
+        if (r == VT_PARK_TIMEOUT)
             return ETIMEDOUT;
+        if (r == VT_PARK_INTERRUPTED)
+            pl_wait_interrupted(); /* handlers run; the wait goes on */
         spins = 0;
     }
 }
@@ -209,11 +212,14 @@ static int wrlock(pthread_rwlock_t *rw, int64_t deadline, bool try)
                 continue;
         }
         vt_set_wait_reason("rwlock (write)");
-        if (vt_park(wkey(rw), wr_validate, NULL, rw, deadline, 0, 0, NULL) ==
-            VT_PARK_TIMEOUT) {
+        int r = vt_park(wkey(rw), wr_validate, NULL, rw, deadline,
+                        VT_PARK_INTERRUPTIBLE, 0, NULL);
+        if (r == VT_PARK_TIMEOUT) {
             writer_gave_up(rw);
             return ETIMEDOUT;
         }
+        if (r == VT_PARK_INTERRUPTED)
+            pl_wait_interrupted(); /* handlers run; the wait goes on */
         spins = 0;
     }
 }

@@ -118,14 +118,16 @@ static int wait_slow(sem_t *s, int64_t deadline)
             err = ETIMEDOUT;
             break;
         }
-        /* A signal handler that ran ends the wait with EINTR whatever its
-         * SA_RESTART (Linux's sem_wait); nothing ran: wait on. */
+        /* A signal handler that ran ends the wait with EINTR, as glibc's
+         * futex waits do: an untimed one goes on under SA_RESTART (the
+         * kernel restarts it), a timed one never does; nothing ran: wait
+         * on. */
         if (r == VT_PARK_INTERRUPTED) {
             /* not counted as a waiter while a cancellation may unwind */
             atomic_fetch_sub(d, ONE_WAITER);
             int ir = pl_interrupted();
             atomic_fetch_add(d, ONE_WAITER);
-            if (ir != PL_INTR_NONE) {
+            if (ir == PL_INTR_EINTR || (ir == PL_INTR_RESTART && deadline)) {
                 err = EINTR;
                 break;
             }
