@@ -30,7 +30,9 @@
  * sigwait, sigwaitinfo, sigtimedwait block the M in the kernel: the P is
  * handed off first (vt_syscall_enter_block).
  */
+#include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -243,9 +245,19 @@ void pl_sig_to_g(vt_g *g, int sig, bool queued, union sigval v)
     /* (a locked RMW: the target's mask change, which also ends in one,
      * and then reads sigpend, cannot miss this bit) */
     atomic_fetch_or(&x->sigpend, bit(sig));
-    if (!(pl_g_mask_now(g) & bit(sig)))
+    if (!(pl_g_mask_now(g) & bit(sig))) {
         pl_sig_kick(g, sig);
-    /* else: delivered when g unblocks it (after_mask_change) */
+        return;
+    }
+    /* else: delivered when g unblocks it (after_mask_change), or taken by
+     * its sigwait: one waiting now gets a kick on the M it blocks in (it
+     * published the set before looking at sigpend: timedwait) */
+    int wtid = atomic_load(&x->sigwaittid);
+    if (wtid && (atomic_load(&x->sigwaitset) & bit(sig))) {
+        siginfo_t k = pl_siginfo(sig, SI_QUEUE, (union sigval){.sival_ptr = x});
+        k.si_errno = PL_KICK_MAGIC;
+        syscall(SYS_rt_tgsigqueueinfo, getpid(), wtid, sig, &k);
+    }
 }
 
 static int send_to(pthread_t th, int sig, bool queued, union sigval v)
@@ -275,13 +287,30 @@ int pl_sig_send_g(vt_g *g, int sig, bool queued, union sigval v)
         return 0;
     if (!pl_sig_valid(sig))
         return EINVAL;
-    if (g == vt_self()) {
-        send_here(sig, queued, v);
+    if (g == vt_self() && !(pl_g_mask_now(g) & bit(sig))) {
+        send_here(sig, queued, v); /* handled before we return */
         return 0;
     }
     if (vt_g_exited(g))
         return 0;
+    /* another G; or this one, blocking sig: pending on it, as the kernel
+     * keeps a thread-directed signal pending on its thread */
     pl_sig_to_g(g, sig, queued, v);
+    return 0;
+}
+
+/* raise: pthread_kill to the caller (glibc's would tgkill its OS thread,
+ * where a blocked signal stays pending for whichever G runs there next). */
+PL_PUBLIC int raise(int sig)
+{
+    vt_g *g = pl_on() ? vt_self() : NULL;
+    if (!g)
+        return (int)syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), sig);
+    int e = pl_sig_send_g(g, sig, false, (union sigval){0});
+    if (e) {
+        errno = e;
+        return -1;
+    }
     return 0;
 }
 
@@ -345,20 +374,45 @@ PL_PUBLIC int sigprocmask(int how, const sigset_t *set, sigset_t *old)
     return 0;
 }
 
+/* The kernel's set pending on the whole process (ShdPnd), without what is
+ * pending on the calling OS thread alone: that may be another G's.  False
+ * if /proc cannot tell. */
+static bool shared_pending(uint64_t *out)
+{
+    int fd = (int)syscall(SYS_open, "/proc/thread-self/status",
+                          O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    char buf[4096];
+    ssize_t n = 0, r;
+    while (n < (ssize_t)sizeof buf - 1 &&
+           (r = syscall(SYS_read, fd, buf + n, sizeof buf - 1 - n)) > 0)
+        n += r;
+    syscall(SYS_close, fd);
+    buf[n > 0 ? n : 0] = '\0';
+    const char *p = strstr(buf, "\nShdPnd:");
+    if (!p)
+        return false;
+    *out = strtoull(p + 8, NULL, 16);
+    return true;
+}
+
 PL_PUBLIC int sigpending(sigset_t *set)
 {
-    /* the system call (glibc's sigpending is just that) */
     sigemptyset(set);
-    if (syscall(SYS_rt_sigpending, set, 8) != 0)
-        return -1;
     vt_g *g = pl_on() ? vt_self() : NULL;
-    if (g) {
-        uint64_t p = atomic_load(&pl_gext(g)->sigpend) |
-                     (pl_sig_process_pending() & g_mask(g));
-        for (int s = 1; s <= 64; s++)
-            if (p & bit(s))
-                sigaddset(set, s);
+    uint64_t k = 0;
+    if (!g || !shared_pending(&k)) {
+        /* the system call (glibc's sigpending is just that) */
+        if (syscall(SYS_rt_sigpending, set, 8) != 0)
+            return -1;
+        if (!g)
+            return 0;
+        k = pl_sigword(set);
     }
+    uint64_t p = k | atomic_load(&pl_gext(g)->sigpend) |
+                 (pl_sig_process_pending() & g_mask(g));
+    *set = pl_sigset(p);
     return 0;
 }
 
@@ -384,7 +438,7 @@ static int take_own(vt_g *g, uint64_t want, siginfo_t *info)
  * signals otherwise are not) and published, so that sysmon's routing can
  * send it a signal nobody else takes.  Never waits for glibc's internal
  * signals. */
-static int timedwait(const sigset_t *set, siginfo_t *info,
+static int timedwait1(const sigset_t *set, siginfo_t *info,
                      const struct timespec *ts)
 {
     sigset_t s = *set;
@@ -442,6 +496,19 @@ static int timedwait(const sigset_t *set, siginfo_t *info,
     vt_syscall_exit();
     vt_set_wait_reason(NULL);
     errno = e;
+    return r;
+}
+
+/* As glibc's: SI_TKILL (tgkill, raise) is reported as SI_USER. */
+static int timedwait(const sigset_t *set, siginfo_t *info,
+                     const struct timespec *ts)
+{
+    siginfo_t local;
+    if (!info)
+        info = &local;
+    int r = timedwait1(set, info, ts);
+    if (r > 0 && info->si_code == SI_TKILL)
+        info->si_code = SI_USER;
     return r;
 }
 
