@@ -19,23 +19,25 @@
  *
  * Asynchronous cancellation (PTHREAD_CANCEL_ASYNCHRONOUS enabled when the
  * request arrives): a parked G is woken as above.  A G that is running (or
- * runnable) must be stopped where it is: core cannot tell us which M runs
- * it, so pthread_cancel sends the cancel signal (SIGCANCEL, glibc's reserved
- * 32, with our own handler) to every task of the process; the handler acts
- * only on the thread whose own descriptor says "CANCELING, enabled,
- * asynchronous, not exiting" — i.e. only in the target — and only when the
- * interrupted pc is outside libvthread.so (a G inside the runtime, e.g.
- * being preempted, must not unwind: it may hold runtime locks).  Then it
- * unwinds from the handler with glibc's pthread_exit, as glibc's own
- * sigcancel_handler does.  Because the target may be off-CPU or inside the
- * runtime when the signal lands, the canceller repeats the broadcast every
- * millisecond — with its P handed off (vt_syscall_enter_block), so the
- * target can run even with one P — until the target is exiting, has turned asynchronous
- * cancellation off, or one second has passed (then the request stays
- * pending and acts at the next cancellation point).  The handler is
- * installed with SA_NODEFER and an empty mask so an M's mask is unchanged
- * when a G unwinds out of it.  The first G (the process's main thread)
- * unwinds through our pthread_exit, which ends it as a G (thread.c).
+ * runnable) must be stopped where it is.  It is notified like a signal
+ * (vt_signal_notify): it acts as it next leaves the runtime (core's deliver
+ * hook, pl_signals_deliver_hook), and if it runs now, its OS thread gets
+ * the cancel signal (SIGCANCEL, glibc's reserved 32, with our own
+ * handler); the handler acts only on the thread whose own descriptor says
+ * "CANCELING, enabled, asynchronous, not exiting" — i.e. only in the
+ * target — and only when the interrupted pc is outside libvthread.so (a G
+ * inside the runtime, e.g. being preempted, must not unwind: it may hold
+ * runtime locks).  Then it unwinds from the handler with glibc's
+ * pthread_exit, as glibc's own sigcancel_handler does.  Because the target
+ * may have left that OS thread, or be inside libvthread, the canceller
+ * signals the OS thread that runs it again every millisecond — with its P
+ * handed off (vt_syscall_enter_block), so the target can run even with one
+ * P — until the target is exiting, has turned asynchronous cancellation
+ * off, or one second has passed (then the request stays pending and acts
+ * at the next cancellation point).  The handler is installed with
+ * SA_NODEFER and an empty mask so an M's mask is unchanged when a G
+ * unwinds out of it.  The first G (the process's main thread) unwinds
+ * through our pthread_exit, which ends it as a G (thread.c).
  *
  * Threads that are not Gs are cancelled the same way, with a single
  * directed SIGCANCEL when asynchronous (glibc's protocol; we cannot let
@@ -43,7 +45,6 @@
  * over ours, and glibc's handler would cancel whichever G an M happens to
  * run).
  */
-#include <dirent.h>
 #include <dlfcn.h>
 #include <link.h>
 #include <signal.h>
@@ -180,24 +181,6 @@ static bool setup(void)
     return st == 2;
 }
 
-/* Sends SIGCANCEL to every task of the process but the caller. */
-static void broadcast(void)
-{
-    pid_t me = (pid_t)syscall(SYS_gettid), pid = getpid();
-    DIR *d = opendir("/proc/self/task");
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9')
-            continue;
-        pid_t t = (pid_t)atoi(e->d_name);
-        if (t != me)
-            syscall(SYS_tgkill, pid, t, PL_SIGCANCEL);
-    }
-    closedir(d);
-}
-
 static bool async_wanted(int ch)
 {
     return (ch & (PL_CANCELSTATE_BITMASK | PL_CANCELTYPE_BITMASK |
@@ -235,21 +218,31 @@ PL_PUBLIC int pthread_cancel(pthread_t th)
                     PL_SIGCANCEL);
         return 0;
     }
-    vt_interrupt(g); /* a parked G wakes and acts (pl_interrupted) */
-    if (!async_wanted(nw) || !setup())
+    if (!async_wanted(nw) || !setup()) {
+        vt_interrupt(g); /* a parked G wakes and acts (pl_interrupted) */
         return 0;
-    /* Off our P meanwhile (handed off at once): the target may be
-     * runnable and waiting for a P, e.g. ours with VTHREAD_PROCS=1; we
-     * signal it from this M, P-less, while it runs elsewhere. */
+    }
+    /* Asynchronous: the target acts as it next leaves the runtime (core's
+     * deliver hook, pl_signals_deliver_hook), and a running one at once
+     * through SIGCANCEL to its OS thread; the handler refuses inside
+     * libvthread, so until the target acts, its OS thread (whichever it
+     * is then) is signalled again every millisecond, for at most a
+     * second.  Off our P meanwhile (handed off at once): the target may be
+     * runnable and waiting for a P, e.g. ours with VTHREAD_PROCS=1. */
+    pid_t tid = vt_signal_notify(g);
+    if (tid == 0)
+        vt_interrupt(g);
     vt_syscall_enter_block();
     int64_t end = vt_now() + PL_NS;
     for (;;) {
         int ch = atomic_load(chp);
         if (!async_wanted(ch) || vt_g_exited(g) || vt_now() > end)
             break;
-        broadcast();
+        if (tid > 0)
+            syscall(SYS_tgkill, getpid(), tid, PL_SIGCANCEL);
         struct timespec ms = {0, 1000000};
         syscall(SYS_nanosleep, &ms, NULL);
+        tid = vt_signal_notify(g);
     }
     vt_syscall_exit();
     return 0;

@@ -158,6 +158,10 @@ void pl_signals_deliver_hook(vt_g *g)
     }
     int e = errno;
     (void)pl_signals_deliver(g);
+    /* an asynchronous cancellation acts here too (cancel.c) */
+    int ch = pl_self_cancelhandling();
+    if (pl_cancel_acts(ch) && (ch & PL_CANCELTYPE_BITMASK))
+        pthread_exit(PTHREAD_CANCELED);
     errno = e;
 }
 
