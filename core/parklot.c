@@ -103,19 +103,27 @@ static void wake_waiter(struct vt_waiter *w, vt_p *p, bool next)
     }
 }
 
+/* Takes w off its queue with `result`, unless a waker (or another
+ * canceller) dequeued it first; with g: only an interruptible wait of g
+ * (checked under the bucket lock).  True if it was ours to end. */
+static bool take_off(struct vt_waiter *w, int result, vt_g *g)
+{
+    struct bucket *b = lock_waiter_bucket(w);
+    bool mine = w->queued && (!g || (w->interruptible && w->g == g));
+    if (mine) {
+        dequeue(b, w);
+        w->result = result;
+    }
+    vt_lock_release(&b->lock);
+    return mine;
+}
+
 /* The deadline timer of a parked G.  Runs with the timer's P lock held. */
 static void park_timeout(vt_timer *t, vt_p *runner)
 {
     vt_g *g = (vt_g *)((char *)t - offsetof(vt_g, timer));
     struct vt_waiter *w = &g->waiter;
-    struct bucket *b = lock_waiter_bucket(w);
-    bool mine = w->queued;
-    if (mine) {
-        dequeue(b, w);
-        w->result = VT_PARK_TIMEOUT;
-    }
-    vt_lock_release(&b->lock);
-    if (mine)
+    if (take_off(w, VT_PARK_TIMEOUT, NULL))
         wake_waiter(w, runner, false);
 }
 
@@ -124,14 +132,7 @@ void vt_waiter_interrupt(vt_g *g)
     struct vt_waiter *w = &g->waiter;
     if (!ld_acquire(&w->addr))
         return;
-    struct bucket *b = lock_waiter_bucket(w);
-    bool mine = w->queued && w->interruptible && w->g == g;
-    if (mine) {
-        dequeue(b, w);
-        w->result = VT_PARK_INTERRUPTED;
-    }
-    vt_lock_release(&b->lock);
-    if (mine) {
+    if (take_off(w, VT_PARK_INTERRUPTED, g)) {
         vt_g *self = vt_tp_g();
         if (self) {
             vt_m *m = vt_rt_enter(self);
@@ -157,14 +158,7 @@ static void ts_from_ns(struct timespec *ts, int64_t ns)
  * w is not locked on entry. */
 static void futex_give_up(struct vt_waiter *w, int result)
 {
-    struct bucket *b = lock_waiter_bucket(w);
-    bool still = w->queued;
-    if (still) {
-        dequeue(b, w);
-        w->result = result;
-    }
-    vt_lock_release(&b->lock);
-    if (still)
+    if (take_off(w, result, NULL))
         return;
     while (!ld_acquire(&w->futex_word))
         vt_futex_wait(&w->futex_word, 0, NULL);

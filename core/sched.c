@@ -1083,6 +1083,16 @@ static void g_destroy(vt_g *g)
         vt_unit_destroy(g);
 }
 
+/* g_destroy of a schedlink list. */
+static void destroy_all(vt_g *list)
+{
+    while (list) {
+        vt_g *x = list;
+        list = x->schedlink;
+        g_destroy(x);
+    }
+}
+
 /* Units of other sizes (a stack size or guard set by the program) are
  * cached too, up to VT_SIZED_CACHE_BYTES in all, as glibc caches stacks
  * of any size: a program that creates threads with its own stack size
@@ -1110,11 +1120,7 @@ static void sized_put(vt_g *g)
         destroy = x;
     }
     vt_lock_release(&vt_sched.glock);
-    while (destroy) {
-        vt_g *x = destroy;
-        destroy = x->schedlink;
-        g_destroy(x);
-    }
+    destroy_all(destroy);
 }
 
 static vt_g *sized_get(size_t stack_size, size_t guard)
@@ -1210,12 +1216,7 @@ static void unit_free(vt_g *g, vt_p *p)
         destroy = x;
     }
     vt_lock_release(&vt_sched.glock);
-    while (destroy) {
-        vt_g *x = destroy;
-        destroy = x->schedlink;
-        wait_off_cpu(x);
-        vt_unit_destroy(x);
-    }
+    destroy_all(destroy);
 }
 
 static vt_g *unit_get(vt_p *p)

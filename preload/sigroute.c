@@ -331,6 +331,21 @@ static bool pass2(vt_g *g, void *arg)
     return false;
 }
 
+/* Last resort before holding it: a G that does not block sig but has it
+ * pending already (every one did, in a storm).  The kernel would keep the
+ * process's instance apart from the thread's and deliver both; here they
+ * merge into one delivery, but it is delivered: held, nobody would look
+ * at it again (a lost wake-up). */
+static bool pass_merge(vt_g *g, void *arg)
+{
+    struct pick *pk = arg;
+    if (pl_g_mask_now(g) & pk->b)
+        return true;
+    give(g, pk->sig);
+    pk->done = true;
+    return false;
+}
+
 static bool pass_waiter(vt_g *g, void *arg)
 {
     struct pick *pk = arg;
@@ -359,6 +374,8 @@ static void route_one(int sig)
     }
     if (!pk.done)
         vt_g_foreach(pass_waiter, &pk);
+    if (!pk.done)
+        vt_g_foreach(pass_merge, &pk);
     if (!pk.done)
         held |= pk.b;
 }
