@@ -762,10 +762,15 @@ vt_m *vt_rt_enter(vt_g *g)
  * nothing of the runtime.  On g. */
 void vt_sig_check(vt_g *g)
 {
-    if (likely(!ld_relaxed(&g->sig_notify)) || g->rt_depth || g->nlocks ||
-        g->intr_wait || g->is_g0)
+    /* Notified, or process-directed signals wait for sysmon to route them
+     * (route_req): the kernel would give one to the first thread that
+     * returns to user mode not blocking it; this G may be that one. */
+    if (likely(!ld_relaxed(&g->sig_notify) &&
+               !ld_relaxed(&vt_sched.route_req)) ||
+        g->rt_depth || g->nlocks || g->intr_wait || g->is_g0)
         return;
-    if (xchg(&g->sig_notify, 0) && vt_hooks_set.deliver_signals)
+    xchg(&g->sig_notify, 0);
+    if (vt_hooks_set.deliver_signals)
         vt_hooks_set.deliver_signals(g);
 }
 

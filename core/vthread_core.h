@@ -239,7 +239,9 @@ struct vt_hooks {
      * layer routes the signals its handler could not deliver. */
     void (*route_signals)(void);
     /* Runs on g after vt_signal_notify(g) (see there), with rt_depth 0:
-     * delivers the signals pending on g that it does not block.  Must
+     * delivers the signals pending on g that it does not block.  Also
+     * runs at such a point while process-directed signals wait for
+     * route_signals (vt_signal_defer): g may take them first.  Must
      * preserve errno. */
     void (*deliver_signals)(vt_g *g);
 };

@@ -67,8 +67,12 @@
  * SIGURG by default) keeps core's handler, which chains to entry() for
  * instances core did not send.
  */
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -402,6 +406,9 @@ int pl_sig_take_held(uint64_t want, siginfo_t *info)
     if (!(atomic_load(&busy) & want))
         return 0;
     rlock();
+    /* not routed yet (sysmon is on its way): as good as held */
+    uint64_t a = atomic_fetch_and(&arrived, ~want) & want;
+    held |= a;
     uint64_t h = held & want;
     int sig = 0;
     if (h) {
@@ -488,10 +495,48 @@ static bool main_g_takes(int sig)
 static void to_self(int sig, int code, union sigval v)
 {
     uint64_t b = pl_sigbit(sig);
-    if (atomic_fetch_or(&busy, b) & b)
-        return; /* one already pending in our hands: coalesced */
+    if (atomic_fetch_or(&busy, b) & b) {
+        /* one already pending in our hands: coalesced, and handled here
+         * if nobody took it yet, as the kernel would */
+        (void)pl_signals_deliver(vt_self());
+        return;
+    }
     slot[sig] = pl_siginfo(sig, code, v);
     give(vt_self(), sig); /* a kick to our own M: handled before we return */
+}
+
+/* True if pidfd refers to this process: a pidfd whose fdinfo says so, or
+ * a /proc/PID directory (pidfd_send_signal takes those too). */
+static bool pidfd_is_us(int pidfd)
+{
+    struct stat a, b;
+    if (fstat(pidfd, &a) == 0 && S_ISDIR(a.st_mode))
+        return stat("/proc/self", &b) == 0 && a.st_dev == b.st_dev &&
+               a.st_ino == b.st_ino;
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", pidfd);
+    int fd = (int)syscall(SYS_open, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = syscall(SYS_read, fd, buf, sizeof buf - 1);
+    syscall(SYS_close, fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    const char *p = strstr(buf, "\nPid:");
+    return p && (pid_t)strtol(p + 5, NULL, 10) == my_pid();
+}
+
+/* pidfd_send_signal to our own process from the main thread, which takes
+ * the signal: handled before it returns, as kill() (above). */
+PL_PUBLIC int pidfd_send_signal(int pidfd, int sig, siginfo_t *info,
+                                unsigned flags)
+{
+    if (!info && flags == 0 && main_g_takes(sig) && pidfd_is_us(pidfd)) {
+        to_self(sig, SI_USER, (union sigval){0});
+        return 0;
+    }
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, info, flags);
 }
 
 PL_PUBLIC int kill(pid_t pid, int sig)

@@ -34,6 +34,9 @@
 
 #undef syscall
 
+#include <signal.h>
+int pidfd_send_signal(int, int, siginfo_t *, unsigned); /* sigroute.c */
+
 long pl_syscall(long nr, ...)
 {
     va_list ap;
@@ -493,6 +496,11 @@ PL_PUBLIC long syscall(long nr, ...)
             return clock_gettime((clockid_t)a, (struct timespec *)b);
         case SYS_getrusage:
             return getrusage((int)a, (struct rusage *)b);
+        case SYS_kill:
+            return kill((pid_t)a, (int)b);
+        case SYS_pidfd_send_signal:
+            return pidfd_send_signal((int)a, (int)b, (siginfo_t *)c,
+                                     (unsigned)d);
         }
     }
     return pl_syscall(nr, a, b, c, d, e, f);
