@@ -1353,8 +1353,9 @@ int vt_spawn(vt_g **out, void *(*fn)(void *), void *arg,
         }
     }
     if (!err) {
-        if (fresh)
-            g->tid = new_tid();
+        /* a new tid also for a recycled unit: kernel TIDs are not reused
+         * at once either, and programs keep them as thread ids */
+        g->tid = new_tid();
         err = vt_tls_setup(g, g->pd, fresh);
         if (err)
             vt_unit_destroy(g);

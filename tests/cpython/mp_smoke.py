@@ -16,17 +16,17 @@ its own, runs these checks, each printing one deterministic line:
   pool_map    Pool(2).map over range(20), plus apply_async
   ppe         concurrent.futures.ProcessPoolExecutor(2): map and submit
 
-Every check runs under signal.alarm(--check-timeout, default 10 s): a
+Every check runs under signal.alarm(--check-timeout, default 8 s): a
 check that does not finish prints "METHOD CHECK: TIMEOUT" (its stack goes
 to stderr), its child processes are killed, and the next check runs.
 After --max-timeouts (default 2) timeouts, the method's remaining checks
 print "not run".  faulthandler.dump_traceback_later(--method-timeout,
-default 30 s, exit=True) is the backstop if the alarm cannot get through
+default 20 s, exit=True) is the backstop if the alarm cannot get through
 (a wait that a signal does not interrupt): it dumps every thread's stack
 to stderr and ends that method's process, and this script prints
 "METHOD: aborted" and goes on with the next method; 15 s later still, the
 method's process group is killed (and in any case once the method's
-process has ended).  So a run takes at most about 3 x 45 s, and about 2 s
+process has ended).  So a run takes at most about 3 x 35 s, and about 2 s
 when all is well.
 
 Exit status: 0 if every check gave its expected result, 1 otherwise.
@@ -279,8 +279,8 @@ def run_method(method, args):
 def main(argv):
     import argparse
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--check-timeout", type=int, default=10)
-    ap.add_argument("--method-timeout", type=int, default=30)
+    ap.add_argument("--check-timeout", type=int, default=8)
+    ap.add_argument("--method-timeout", type=int, default=20)
     ap.add_argument("--max-timeouts", type=int, default=2)
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("methods", nargs="*", default=list(METHODS))

@@ -108,6 +108,7 @@ class Parsed:
         self.ran = False        # unittest printed "Ran N tests"
         self.dump = []          # faulthandler output (timeout, crash)
         self.timeout_seen = False
+        self.interrupted = None  # "Test suite interrupted by signal SIGINT."
 
 
 def parse_log(text):
@@ -125,7 +126,9 @@ def parse_log(text):
 
     def dump_start(line):
         if line.startswith("Tests result:"):
-            p.complete = True
+            p.complete = "INTERRUPTED" not in line
+        elif line.startswith("Test suite interrupted"):
+            p.interrupted = line.strip()
         m = TIMEOUT_RE.search(line)
         if m:
             p.timeout_seen = True
@@ -410,6 +413,8 @@ class Runner:
             # the run did not finish
             if p.timeout_seen:
                 how = "hung: no result after %d s" % self.a.test_timeout
+            elif p.interrupted:
+                how = "crashed: %s" % p.interrupted.rstrip(".")
             elif rc in (124, 137):
                 how = "hung: outer timeout (%d s)" % self.a.timeout
             elif rc < 0:
