@@ -65,6 +65,25 @@ static struct bucket *lock_waiter_bucket(struct vt_waiter *w)
 
 static void enqueue(struct bucket *b, struct vt_waiter *w)
 {
+    /* A real-time waiter goes before the first waiter on its address with
+     * a lower priority (the kernel's futex queues are ordered so too);
+     * everyone else at the end. */
+    if (unlikely(w->prio > 0)) {
+        const void *a = ld_relaxed(&w->addr);
+        for (struct vt_waiter *x = b->head; x; x = x->next) {
+            if (ld_relaxed(&x->addr) != a || x->prio >= w->prio)
+                continue;
+            w->next = x;
+            w->prev = x->prev;
+            if (x->prev)
+                x->prev->next = w;
+            else
+                b->head = w;
+            x->prev = w;
+            w->queued = true;
+            return;
+        }
+    }
     w->next = NULL;
     w->prev = b->tail;
     if (b->tail)
@@ -263,6 +282,7 @@ int vt_park(const void *addr, bool (*validate)(void *ctx),
     w->token_out = 0;
     w->result = VT_PARK_WOKEN;
     w->interruptible = (flags & VT_PARK_INTERRUPTIBLE) != 0;
+    w->prio = ld_relaxed(&g->rt_prio);
     g->wait_since = vt_now();
     st_release(&g->status, G_WAITING);
     enqueue(b, w);

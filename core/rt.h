@@ -120,6 +120,7 @@ struct vt_waiter {
     int result;              /* enum vt_park_result */
     bool queued;
     bool interruptible;
+    int prio;                /* the G's rt_prio when it queued, else 0 */
 };
 
 /* -------------------------------------------------------------------- G */
@@ -186,6 +187,7 @@ struct vt_g {
     struct vt_waiter waiter;
     vt_timer timer;
     _Atomic int interrupt;   /* vt_interrupt pending */
+    _Atomic int rt_prio;     /* vt_g_set_rt_prio; any thread writes */
     /* G-private: an interruptible vt_park returned VT_PARK_INTERRUPTED
      * and its caller has not yet called vt_clear_interrupt (in
      * pl_interrupted, which delivers the signals and learns from them

@@ -835,6 +835,8 @@ void vt_ready(vt_g *g, vt_p *p, bool next)
         vt_fatal("readying G %llu that is not waiting (state %d)",
                  (unsigned long long)g->id, exp);
     VT_PROBE1(unpark, g->id);
+    if (unlikely(ld_relaxed(&g->rt_prio) > 0))
+        next = true; /* a real-time G runs next (vt_g_set_rt_prio) */
     if (p)
         runqput(p, g, next);
     else
@@ -1372,6 +1374,7 @@ int vt_spawn(vt_g **out, void *(*fn)(void *), void *arg,
         g->start_mask = *attr->sigmask;
         g->has_start_mask = true;
     }
+    st_relaxed(&g->rt_prio, attr->rt_prio);
     if (attr->ext_init)
         memcpy(g->ext, attr->ext_init, attr->ext_init_size);
     if (attr->out_descriptor)
@@ -1560,6 +1563,7 @@ void vt_g_stack(vt_g *g, void **lo, size_t *size, size_t *guard)
     *size = bsize - *guard;
 }
 uint64_t vt_g_id(vt_g *g) { return g->id; }
+void vt_g_set_rt_prio(vt_g *g, int prio) { st_relaxed(&g->rt_prio, prio); }
 int vt_g_tid(vt_g *g) { return g->tid; }
 void *vt_g_ext(vt_g *g) { return g->ext; }
 void vt_set_hooks(const struct vt_hooks *h) { vt_hooks_set = *h; }

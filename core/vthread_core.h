@@ -85,6 +85,7 @@ struct vt_spawn_attr {
                             ignored when stack_addr is given, as glibc does */
     bool detached;       /* start detached: no join, freed at exit */
     const sigset_t *sigmask; /* initial signal mask, or NULL = creator's */
+    int rt_prio;             /* real-time priority (vt_g_set_rt_prio) */
     /* Written before the G can run (NPTL stores *newthread before the
      * clone; programs read it from the new thread): */
     void **out_descriptor;   /* if non-NULL: the G's descriptor */
@@ -211,6 +212,14 @@ VT_HIDDEN int vt_g_where(vt_g *g, pid_t *tid);
  * switch onto an M for the other Gs then running (their current stretch
  * is lost).  Any caller; g must be live. */
 VT_HIDDEN int64_t vt_g_cputime(vt_g *g);
+
+/* A G's real-time priority: 1..99 for SCHED_FIFO/SCHED_RR (the preload
+ * layer's pthread_setschedparam & co.), 0 for the other policies.  Among
+ * the waiters on one address, a G with a higher one is woken first (FIFO
+ * among equals, and for everyone at 0: a program that never sets a
+ * real-time policy pays nothing); a readied one runs next on its P.
+ * Caller may be a non-G. */
+VT_HIDDEN void vt_g_set_rt_prio(vt_g *g, int prio);
 
 /* Gives up the processor: the caller goes to the back of the global run
  * queue so every runnable G runs before it.  No-op for a non-G. */

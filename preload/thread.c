@@ -42,6 +42,12 @@ static bool prio_in_range(int policy, int prio)
     return lo >= 0 && hi >= 0 && prio >= lo && prio <= hi;
 }
 
+/* The real-time priority core orders waiters by (vt_g_set_rt_prio). */
+static int rt_prio_of(int policy, int prio)
+{
+    return policy == SCHED_FIFO || policy == SCHED_RR ? prio : 0;
+}
+
 static bool all_ones(const cpu_set_t *s)
 {
     const unsigned char *b = (const unsigned char *)s;
@@ -94,8 +100,9 @@ PL_PUBLIC int pthread_create(pthread_t *th, const pthread_attr_t *attr,
             struct sched_param sp = {0};
             pthread_attr_getschedpolicy(attr, &pol);
             pthread_attr_getschedparam(attr, &sp);
-            if (!valid_policy(pol) || !prio_in_range(pol, sp.sched_priority))
-                return EINVAL;
+            int err = pl_sched_check(pol, sp.sched_priority);
+            if (err)
+                return err;
             st.flags |= PL_G_SCHED;
             st.policy = pol;
             st.prio = sp.sched_priority;
@@ -147,6 +154,8 @@ PL_PUBLIC int pthread_create(pthread_t *th, const pthread_attr_t *attr,
         }
         pl_gext_unlock(x);
     }
+    if (st.flags & PL_G_SCHED)
+        sa.rt_prio = rt_prio_of(st.policy, st.prio);
     if (st.flags) {
         sa.ext_init = &st;
         sa.ext_init_size = sizeof st;
@@ -513,6 +522,7 @@ PL_PUBLIC int pthread_setschedparam(pthread_t th, int policy,
     x->prio = param->sched_priority;
     atomic_fetch_or(&x->flags, PL_G_SCHED);
     pl_gext_unlock(x);
+    vt_g_set_rt_prio(g, rt_prio_of(policy, param->sched_priority));
     return 0;
 }
 
@@ -559,6 +569,7 @@ PL_PUBLIC int pthread_setschedprio(pthread_t th, int prio)
     x->prio = prio;
     atomic_fetch_or(&x->flags, PL_G_SCHED);
     pl_gext_unlock(x);
+    vt_g_set_rt_prio(g, rt_prio_of(policy, prio));
     return 0;
 }
 
