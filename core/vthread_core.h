@@ -74,8 +74,9 @@ VT_HIDDEN void *vt_g_descriptor(vt_g *g);
 VT_HIDDEN void vt_g_stack(vt_g *g, void **lo, size_t *size, size_t *guard);
 /* A unique id, never reused while the process lives (the first G is 1). */
 VT_HIDDEN uint64_t vt_g_id(vt_g *g);
-/* The synthetic tid stored in the G's descriptor (unique among live Gs,
- * never a real kernel TID).  The first G keeps the process's real TID. */
+/* The synthetic tid stored in the G's descriptor (a new one for every G,
+ * unique among live Gs, never a real kernel TID).  The first G keeps the
+ * process's real TID. */
 VT_HIDDEN int vt_g_tid(vt_g *g);
 
 struct vt_spawn_attr {

@@ -24,8 +24,9 @@
  *       again.
  * Waits are interruptible (EINTR, and cancellation points under glibc).
  *
- * Any caller.  NOT async-signal-safe yet: POSIX wants sem_post to be, and
- * vt_unpark_one takes a lock (NOTES-for-core 8).
+ * Any caller.  sem_post is async-signal-safe as POSIX wants: a handler
+ * runs program code only where the interrupted G holds no runtime lock
+ * (docs/architecture.md, "Signals").
  */
 #include <string.h>
 

@@ -446,7 +446,7 @@ void pl_sig_give_back(vt_g *g, uint64_t set)
     while (r) {
         uint64_t b = r & -r;
         r &= r - 1;
-        /* the pending bit first, as every taker does (watch_pass) */
+        /* the pending bit first, as every taker does (pl_sig_claim) */
         if (atomic_fetch_and(&x->sigpend, ~b) & b) {
             atomic_fetch_and(&x->sigrouted, ~b);
             back |= b;
