@@ -53,7 +53,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "arch.h"
 #include "atomic.h"
@@ -342,8 +344,12 @@ struct vt_sched {
 
     pthread_t sysmon;
     _Atomic int sysmon_wake; /* futex: sysmon sleeps on it */
-    _Atomic int route_req;   /* vt_signal_defer asked sysmon to route */
-    _Atomic int route_again; /* vt_signal_retry: route at the next tick */
+    /* vt_signal_defer asked sysmon to route.  On a line of its own: every
+     * G reads it as it leaves the runtime (vt_sig_check), and the fields
+     * around it are written on every scheduling decision. */
+    _Alignas(64) _Atomic int route_req;
+    _Alignas(64) _Atomic int route_again; /* vt_signal_retry: route at
+                                           * the next tick */
 
     /* Signals no M blocks in the kernel (vt_signal_set_routed); bumping
      * routed_gen makes every M re-strip its mask at its next switch. */
@@ -467,6 +473,16 @@ _Static_assert(offsetof(struct vt_g, sig_notify) == VT_G_SIG_NOTIFY_OFFSET,
                "lock.h reads sig_notify");
 _Static_assert(offsetof(struct vt_g, preempt_pc) == 8,
                "preempt_x86_64_sysv_elf.S reads preempt_pc at 8");
+
+/* A CPU-time clock (an M's cpuclock, CLOCK_THREAD_CPUTIME_ID) in ns, or
+ * -1 if the kernel refuses it.  A raw system call: errno untouched. */
+static inline int64_t vt_cpu_clock_ns(clockid_t c)
+{
+    struct timespec ts;
+    if (vt_sys2(SYS_clock_gettime, c, &ts) != 0)
+        return -1;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 /* The G pointer stored in the running thread's descriptor (NULL on g0,
  * sysmon and foreign threads). */

@@ -255,19 +255,11 @@ static inline void m_sync_routed(vt_m *m);
 
 /* ------------------------------------------------------------- CPU time */
 
-static int64_t cpu_clock_ns(clockid_t c)
-{
-    struct timespec ts;
-    if (vt_sys2(SYS_clock_gettime, c, &ts) != 0)
-        return 0;
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* On the switching M, once accounting is on: the stretch of `from` on
  * this M ends, that of `to` begins (either may be NULL or a g0). */
 static void cpu_switch(vt_g *from, vt_g *to)
 {
-    int64_t now = cpu_clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    int64_t now = vt_cpu_clock_ns(CLOCK_THREAD_CPUTIME_ID);
     if (from && !from->is_g0) {
         xadd(&from->cpu_seq, 1);
         if (from->cpu_in)
@@ -295,7 +287,7 @@ int64_t vt_g_cputime(vt_g *g)
         st_release(&vt_sched.cpu_acct, 1);
     if (g == self) {
         /* on its M for now (switches happen in the runtime, not here) */
-        int64_t now = cpu_clock_ns(CLOCK_THREAD_CPUTIME_ID);
+        int64_t now = vt_cpu_clock_ns(CLOCK_THREAD_CPUTIME_ID);
         if (!g->cpu_in) {
             xadd(&g->cpu_seq, 1);
             g->cpu_in = now;
@@ -311,7 +303,7 @@ int64_t vt_g_cputime(vt_g *g)
         }
         int64_t ns = g->cpu_ns, in = g->cpu_in;
         vt_m *m = g->m;
-        int64_t now = in && m ? cpu_clock_ns(m->cpuclock) : 0;
+        int64_t now = in && m ? vt_cpu_clock_ns(m->cpuclock) : -1;
         if (ld_acquire(&g->cpu_seq) == s0)
             return ns + (in && now > in ? now - in : 0);
     }

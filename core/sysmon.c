@@ -39,14 +39,6 @@ void vt_sysmon_kick(void)
     }
 }
 
-static int64_t thread_cpu_ns(clockid_t c)
-{
-    struct timespec ts;
-    if (vt_sys2(SYS_clock_gettime, c, &ts) != 0)
-        return -1;
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* True unless the kernel says the M's thread is runnable ('R'): an M that
  * makes no CPU progress because the machine is oversubscribed is not
  * blocked, and taking its P would only add OS threads.  One pread on a
@@ -111,7 +103,7 @@ static bool retake(int64_t now)
             take = age >= VT_SYSCALL_RETAKE_NS;
         } else if (age >= VT_BLOCKED_RETAKE_NS) {
             vt_m *m = m_by_id(P_OWNER(s));
-            int64_t cpu = m ? thread_cpu_ns(m->cpuclock) : -1;
+            int64_t cpu = m ? vt_cpu_clock_ns(m->cpuclock) : -1;
             if (cpu >= 0) {
                 if (p->sm_cpu < 0) { /* first look in this tick */
                     p->sm_cpu0 = cpu;

@@ -112,20 +112,24 @@ void pl_signals_adopt(vt_g *g, uint64_t m)
         set_g_mask(g, m);
 }
 
+/* Sends a kick (pl.h) for sig, meant for g, to the OS thread tid.  False
+ * only if the kernel refused (its queue of real-time signals full). */
+static bool send_kick(vt_g *g, pid_t tid, int sig)
+{
+    siginfo_t k =
+        pl_siginfo(sig, SI_QUEUE, (union sigval){.sival_ptr = pl_gext(g)});
+    k.si_errno = PL_KICK_MAGIC;
+    return syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, sig, &k) == 0;
+}
+
 void pl_sig_kick(vt_g *g, int sig)
 {
     pid_t tid = vt_signal_notify(g);
     if (tid < 0)
         return; /* runnable: delivers when it resumes */
-    if (tid > 0) {
-        siginfo_t si =
-            pl_siginfo(sig, SI_QUEUE, (union sigval){.sival_ptr = pl_gext(g)});
-        si.si_errno = PL_KICK_MAGIC;
-        /* (fails only if the M's queue of real-time signals is full: the
-         * G then delivers when it next leaves the runtime) */
-        if (syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, sig, &si) == 0)
-            return;
-    }
+    /* (a refused kick: the G delivers when it next leaves the runtime) */
+    if (tid > 0 && send_kick(g, tid, sig))
+        return;
     vt_interrupt(g);
 }
 
@@ -204,7 +208,7 @@ static int deliver(vt_g *g)
         apply_mask(x->sigmask);
     }
     int r = PL_INTR_NONE;
-    pid_t pid = getpid(), tid = (pid_t)syscall(SYS_gettid);
+    pid_t tid = (pid_t)syscall(SYS_gettid);
     while (deliverable) {
         int sig = __builtin_ctzll(deliverable) + 1;
         deliverable &= deliverable - 1;
@@ -216,9 +220,7 @@ static int deliver(vt_g *g)
                 send_here(sig, si.si_code == SI_QUEUE, si.si_value);
             continue;
         }
-        siginfo_t k = pl_siginfo(sig, SI_QUEUE, (union sigval){.sival_ptr = x});
-        k.si_errno = PL_KICK_MAGIC;
-        syscall(SYS_rt_tgsigqueueinfo, pid, tid, sig, &k);
+        send_kick(g, tid, sig);
         if (atomic_load(&x->sigpend) & bit(sig)) {
             /* held by the kernel for now (we are inside a handler that
              * blocks it): look again at the next runtime exit */
@@ -257,11 +259,8 @@ void pl_sig_to_g(vt_g *g, int sig, bool queued, union sigval v)
      * its sigwait: one waiting now gets a kick on the M it blocks in (it
      * published the set before looking at sigpend: timedwait) */
     int wtid = atomic_load(&x->sigwaittid);
-    if (wtid && (atomic_load(&x->sigwaitset) & bit(sig))) {
-        siginfo_t k = pl_siginfo(sig, SI_QUEUE, (union sigval){.sival_ptr = x});
-        k.si_errno = PL_KICK_MAGIC;
-        syscall(SYS_rt_tgsigqueueinfo, getpid(), wtid, sig, &k);
-    }
+    if (wtid && (atomic_load(&x->sigwaitset) & bit(sig)))
+        send_kick(g, wtid, sig);
 }
 
 static int send_to(pthread_t th, int sig, bool queued, union sigval v)
