@@ -164,6 +164,11 @@ struct vt_g {
     _Atomic int status;      /* G_* */
     vt_m *m;                 /* M running it; valid while G_RUNNING */
     vt_g *schedlink;         /* run-queue link (global queue, free lists) */
+    /* Pinning (vt_pin_self): the M this G is pinned to for the rest of
+     * its life, NULL if none.  Written by the G itself inside the runtime
+     * (pin; cleared as it exits); read by the M that pops the G, which
+     * then hands its P to this M instead of running the G itself. */
+    vt_m *lockedm;
 
     /* --- identity: immutable while the G lives */
     uint64_t id;
@@ -253,6 +258,19 @@ struct vt_m {
     sigset_t kmask;
     bool kmask_known;
     unsigned routed_gen;     /* vt_sched.routed_gen its mask reflects */
+    /* Pinning (vt_pin_self).  lockedg: the only G this M runs, for good;
+     * written by that G (pin) and by this M's g0 (retire).  A locked M
+     * never looks for work: when its G parks it hands its P away and
+     * sleeps on `park` until an M that popped the G hands it a P in
+     * nextp (startlockedm).  retiring: set by the pinned G as it exits;
+     * its g0 then retires the M (the OS thread carries the G's per-task
+     * state, which no other G may inherit).  made_g0: the g0 has no OS
+     * stack of its own to return to (M0, a fork child's M): a retired
+     * such M sleeps for good instead of ending its thread. */
+    vt_g *lockedg;
+    bool retiring;
+    bool made_g0;
+    _Atomic int dead;        /* retired: sysmon and routing skip it */
 };
 
 /* -------------------------------------------------------------------- P */
@@ -309,7 +327,7 @@ struct vt_config {
 struct vt_stats {
     _Atomic uint64_t gs_created, gs_exited, ms_created, steals, handoffs,
         retakes_syscall, retakes_blocked, retakes_busy, parks, wakeups, timers_fired,
-        units_reused, units_made, units_freed, preemptions;
+        units_reused, units_made, units_freed, preemptions, pinned, ms_retired;
     _Atomic int64_t peak_live;
 };
 
@@ -341,6 +359,13 @@ struct vt_sched {
     _Atomic int next_tid;
 
     _Atomic int64_t poll_until; /* deadline of the M blocked in epoll */
+
+    /* Pinning (sched.c): Ms with a pinned G, and the Ms whose OS threads
+     * sysmon is to make because newm ran on such an M (on_locked_m);
+     * mspawn is guarded by lock. */
+    _Atomic int nlocked;
+    vt_m *mspawn;
+    _Atomic int mspawn_req;
 
     pthread_t sysmon;
     _Atomic int sysmon_wake; /* futex: sysmon sleeps on it */
@@ -402,6 +427,7 @@ VT_HIDDEN void vt_wakep(void);
 VT_HIDDEN void vt_handoffp(vt_p *p);
 VT_HIDDEN void vt_start(void);
 VT_HIDDEN int64_t vt_sched_next_timer(void);
+VT_HIDDEN void vt_spawn_pending_ms(void); /* on sysmon */
 
 /* tls.c */
 VT_HIDDEN void vt_tls_init(void);

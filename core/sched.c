@@ -325,10 +325,12 @@ static void switch_g(vt_m *m, vt_g *from, vt_g *to)
         set_running(from);
         return;
     }
-    if (ld_acquire((_Atomic int *)&to->on_cpu)) {
-        /* `to` is still leaving another M.  Never wait while holding
-         * `from` on this CPU: that M may be waiting for `from` in turn
-         * (two Ms swapping yielded Gs).  Wait on g0, which holds nothing. */
+    if (unlikely(to->lockedm != NULL) ||
+        ld_acquire((_Atomic int *)&to->on_cpu)) {
+        /* `to` is pinned to another M (m_loop hands it our P), or still
+         * leaving another M.  Never wait while holding `from` on this
+         * CPU: that M may be waiting for `from` in turn (two Ms swapping
+         * yielded Gs).  Wait on g0, which holds nothing. */
         m->g0next = to;
         switch_to_g0(m, from);
         return;
@@ -371,6 +373,42 @@ static void execute(vt_m *m, vt_g *g)
 static void m_loop(void *arg);
 static void *mstart(void *arg);
 
+static void spawn_m(vt_m *m);
+
+/* True when the calling OS thread is the M of a pinned G (on the G or
+ * its g0): what it changed for itself (namespaces, credentials, no new
+ * privileges, affinity ...) must not reach threads made from it.  Cheap
+ * when no G is pinned; else a system call, on the rare path of making
+ * an M. */
+static bool on_locked_m(void)
+{
+    if (likely(!ld_acquire(&vt_sched.nlocked)))
+        return false;
+    pid_t tid = (pid_t)vt_sys0(SYS_gettid);
+    for (vt_m *m = ld_acquire((vt_m *_Atomic *)&vt_sched.allm); m;
+         m = m->allnext)
+        if (m->tid == tid && !ld_acquire(&m->dead))
+            return ld_relaxed((vt_g *_Atomic *)&m->lockedg) != NULL;
+    return false;
+}
+
+/* On sysmon: makes the OS threads newm left to it (on_locked_m). */
+void vt_spawn_pending_ms(void)
+{
+    if (!ld_acquire(&vt_sched.mspawn_req) || !xchg(&vt_sched.mspawn_req, 0))
+        return;
+    vt_lock_acquire(&vt_sched.lock);
+    vt_m *list = vt_sched.mspawn;
+    vt_sched.mspawn = NULL;
+    vt_lock_release(&vt_sched.lock);
+    while (list) {
+        vt_m *m = list;
+        list = m->schedlink;
+        m->schedlink = NULL;
+        spawn_m(m);
+    }
+}
+
 static void newm(vt_p *p, bool spinning)
 {
     vt_m *m = calloc(1, sizeof *m);
@@ -398,7 +436,24 @@ static void newm(vt_p *p, bool spinning)
     vt_sched.allm = m;
     vt_lock_release(&vt_sched.lock);
     xadd(&vt_stats.ms_created, 1);
+    if (unlikely(on_locked_m())) {
+        /* A thread made here would inherit this one's per-task state:
+         * sysmon, which has none, makes it (vt_spawn_pending_ms). */
+        vt_lock_acquire(&vt_sched.lock);
+        m->schedlink = vt_sched.mspawn;
+        vt_sched.mspawn = m;
+        vt_lock_release(&vt_sched.lock);
+        st_release(&vt_sched.mspawn_req, 1);
+        xadd(&vt_sched.sysmon_wake, 1);
+        vt_futex_wake(&vt_sched.sysmon_wake, 1);
+        return;
+    }
+    spawn_m(m);
+}
 
+/* Makes the OS thread of m (newm). */
+static void spawn_m(vt_m *m)
+{
     pthread_attr_t a;
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
@@ -697,16 +752,135 @@ static vt_g *findrunnable(vt_m *m)
     }
 }
 
+/* ------------------------------------------------------------- pinning */
+/*
+ * A pinned G (vt_pin_self) runs only on its M (g->lockedm), and that M
+ * only runs it (m->lockedg): Go's LockOSThread.  The G goes through the
+ * run queues like any other; whichever M pops it hands its own P to the
+ * locked M and goes idle (startlockedm).  When the pinned G parks, yields
+ * or loses its P, its M does not look for other work: it gives its P away
+ * and sleeps until it is handed one with its G (stoplockedm).  The only
+ * cost to unpinned Gs is the lockedm test in switch_g and m_loop.
+ */
+
+/* On g0 of an M without a locked G: g, popped from a run queue, is pinned
+ * to another M.  Hands that M our P (as startm would) and the right to
+ * run g; we go idle.  g stays G_RUNNABLE until its M executes it. */
+static void startlockedm(vt_m *m, vt_g *g)
+{
+    vt_p *p = m->p;
+    vt_m *lm = g->lockedm;
+    m->p = NULL;
+    st_release(&p->status, P_STATUS(0, P_RT)); /* in transit: see startm */
+    lm->nextp = p;
+    notewakeup(lm);
+}
+
+/* On g0 of a locked M whose G parked, yielded or lost its P: gives the P
+ * away, sleeps until startlockedm hands one over, and returns the G to
+ * run.  The note is consumed here (not reset before sleeping, as stopm
+ * does): the G may have been readied and handed over before this M got
+ * off its stack, and that wake-up must not be lost. */
+static vt_g *stoplockedm(vt_m *m)
+{
+    vt_p *p = m->p;
+    if (p) {
+        m->p = NULL;
+        st_release(&p->status, P_STATUS(0, P_RT));
+        vt_handoffp(p);
+    }
+    notesleep(m, 0);
+    st_relaxed(&m->park, 0);
+    p = m->nextp;
+    m->nextp = NULL;
+    acquirep(m, p);
+    return m->lockedg;
+}
+
+/* On g0 of a locked M whose G has exited: the OS thread carries the G's
+ * per-task state (namespaces, credentials, affinity ...), which no other
+ * G may inherit, so the M leaves the scheduler for good.  Returns true
+ * when the caller may end the OS thread (m_loop returns to mstart); an M
+ * whose g0 has no OS stack to return to (M0, a fork child's) sleeps
+ * forever instead. */
+static bool retire(vt_m *m)
+{
+    vt_p *p = m->p;
+    if (p) {
+        /* (still locked: an M this makes is made by sysmon) */
+        m->p = NULL;
+        st_release(&p->status, P_STATUS(0, P_RT));
+        vt_handoffp(p);
+    }
+    m->lockedg = NULL;
+    m->retiring = false;
+    xsub(&vt_sched.nlocked, 1);
+    /* Nothing lands here any more: process-directed signals go to
+     * threads that run Gs, and vt_signal_context may forget this tid
+     * (the kernel may give it to another thread). */
+    uint64_t all = ~0ull;
+    vt_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, 8);
+    vt_lock_acquire(&vt_sched.lock);
+    vt_sched.mcount--;
+    vt_lock_release(&vt_sched.lock);
+    st_release(&m->dead, 1);
+    xadd(&vt_stats.ms_retired, 1);
+    if (!m->made_g0)
+        return true;
+    _Atomic int never = 0;
+    for (;;)
+        vt_futex_wait(&never, 0, NULL);
+}
+
+static _Atomic int pin_first_g; /* vt_pin_self before vt_start */
+
+void vt_pin_self(void)
+{
+    vt_g *g = vt_tp_g();
+    if (!g || g->is_g0) {
+        /* Before the runtime starts, the caller is the thread that will
+         * become the first G (vt_start pins it then). */
+        if (!g && !ld_acquire(&vt_sched.started))
+            st_release(&pin_first_g, 1);
+        return;
+    }
+    if (g->lockedm)
+        return;
+    /* Inside the runtime: no preemption or migration between reading
+     * our M and pinning to it. */
+    vt_m *m = vt_rt_enter(g);
+    st_relaxed(&m->park, 0); /* startlockedm's note from now on */
+    xadd(&vt_sched.nlocked, 1);
+    m->lockedg = g;
+    g->lockedm = m;
+    xadd(&vt_stats.pinned, 1);
+    vt_rt_leave(m);
+}
+
+bool vt_g_pinned(vt_g *g) { return g->lockedm != NULL; }
+
 static void m_loop(void *arg)
 {
     vt_m *m = arg;
     for (;;) {
         vt_g *g = m->g0next;
         m->g0next = NULL;
+        if (unlikely(m->lockedg != NULL) && !g) {
+            if (m->retiring) {
+                if (retire(m))
+                    return;
+                continue;
+            }
+            g = stoplockedm(m);
+        }
         if (!g)
             g = findrunnable(m);
         if (m->spinning)
             resetspinning(m);
+        if (unlikely(g->lockedm != NULL) && g->lockedm != m) {
+            startlockedm(m, g);
+            continue;
+        }
         execute(m, g);
     }
 }
@@ -892,6 +1066,10 @@ void vt_park_self(vt_g *g)
     VT_ASSERT(p && ld_relaxed(&p->status) == P_STATUS(m->id, P_RT));
     VT_ASSERT(g->nlocks == 0); /* never switch away holding a runtime lock */
     xadd(&p->schedtick, 1);
+    if (unlikely(m->lockedg != NULL)) {
+        switch_to_g0(m, g); /* a locked M runs nothing else: stoplockedm */
+        return;
+    }
     vt_g *next = find_local(p);
     if (next)
         switch_g(m, g, next);
@@ -969,7 +1147,7 @@ int vt_signal_context(vt_g **gp)
     pid_t tid = (pid_t)vt_sys0(SYS_gettid);
     for (vt_m *m = ld_acquire((vt_m *_Atomic *)&vt_sched.allm); m;
          m = m->allnext)
-        if (m->tid == tid)
+        if (m->tid == tid && !ld_acquire(&m->dead))
             return VT_SIGCTX_RUNTIME;
     return VT_SIGCTX_FOREIGN;
 }
@@ -1416,6 +1594,11 @@ void vt_exit(void *retval)
     /* Take our P before publishing the exit: once J_EXITED is set a joiner
      * may free us, so nothing may queue us any more (reacquire would). */
     vt_m *m = vt_rt_enter(g);
+    if (unlikely(g->lockedm != NULL)) {
+        /* The M goes with us (retire); the unit may be reused at once. */
+        g->lockedm = NULL;
+        m->retiring = true;
+    }
     st_release(&g->status, G_DEAD);
     unsigned prev = atomic_fetch_or(&g->jstate, J_EXITED);
     if (!(prev & J_DETACHED))
@@ -1495,7 +1678,16 @@ void vt_yield(void)
         vt_sys0(SYS_sched_yield);
         return;
     }
-    vt_rt_enter(g);
+    vt_m *m = vt_rt_enter(g);
+    vt_p *p = m->p;
+    if (unlikely(g->lockedm != NULL) && !vt_runq_len(&p->runq) &&
+        !ld_relaxed(&p->runnext) && !ld_relaxed(&vt_sched.runq_size)) {
+        /* pinned, and nobody waits here: giving the P away and taking it
+         * back through another M would only cost two wake-ups */
+        st_relaxed(&g->preempt_defer, 0);
+        vt_rt_leave(m);
+        return;
+    }
     st_release(&g->status, G_RUNNABLE);
     globrunqput(g);
     vt_park_self(g);
@@ -1655,6 +1847,7 @@ static void make_g0(vt_m *m)
     g0->m = m;
     g0->sp = vt_arch_init_stack(g0->stack_hi, m_loop, m);
     m->g0 = g0;
+    m->made_g0 = true; /* m_loop must never return here */
 }
 
 /* ------------------------------------------------------------------ fork */
@@ -1695,6 +1888,10 @@ static void fork_child(void)
     vt_sched.gfree = NULL;
     vt_sched.ngfree = 0;
     vt_sched.graveyard = NULL;
+    vt_sched.mspawn = NULL;
+    st_relaxed(&vt_sched.mspawn_req, 0);
+    /* a pinned forking G stays pinned to this M, the child's only one */
+    st_relaxed(&vt_sched.nlocked, g->lockedm ? 1 : 0);
     for (int i = 0; i < vt_sched.nprocs; i++) {
         vt_p *p = vt_sched.allp[i];
         p->tlock = l0;
@@ -1819,6 +2016,13 @@ void vt_start(void)
     g->rt_depth = 1; /* left below, once start-up is done */
     g->status = G_RUNNING;
     m0->curg = g;
+    if (ld_acquire(&pin_first_g)) {
+        /* per-task state was set before the first thread (vt_pin_self) */
+        xadd(&vt_sched.nlocked, 1);
+        g->lockedm = m0;
+        m0->lockedg = g;
+        xadd(&vt_stats.pinned, 1);
+    }
     allg_add(g);
     st_relaxed(&vt_sched.live, 1);
     st_relaxed(&vt_stats.peak_live, 1);

@@ -45,6 +45,8 @@ void vt_sysmon_kick(void)
  * descriptor sysmon keeps per M. */
 static bool m_sleeping(vt_m *m)
 {
+    if (ld_acquire(&m->dead))
+        return true; /* retired since its P's owner was read */
     if (m->statfd < 0) {
         char path[64];
         snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)m->tid);
@@ -59,6 +61,23 @@ static bool m_sleeping(vt_m *m)
     buf[n] = 0;
     char *p = strrchr(buf, ')'); /* the name may contain anything */
     return !p || p[1] != ' ' || p[2] != 'R';
+}
+
+/* Closes the descriptors kept for Ms that retired (pinned Gs that
+ * exited: sched.c, retire); sysmon owns statfd, so only it does. */
+static void sweep_retired(void)
+{
+    static uint64_t seen;
+    uint64_t n = ld_acquire(&vt_stats.ms_retired);
+    if (n == seen)
+        return;
+    seen = n;
+    for (vt_m *m = ld_acquire((vt_m *_Atomic *)&vt_sched.allm); m;
+         m = m->allnext)
+        if (ld_acquire(&m->dead) && m->statfd >= 0) {
+            vt_sys1(SYS_close, m->statfd);
+            m->statfd = -1;
+        }
 }
 
 static vt_m *m_by_id(int id)
@@ -213,7 +232,8 @@ static void *sysmon_main(void *arg)
         /* Signals to route (vt_signal_defer stores route_req before it
          * bumps sysmon_wake, so a request w already counts is seen here):
          * at once; a retry (vt_signal_retry): within a millisecond. */
-        if (ld_acquire(&vt_sched.route_req))
+        if (ld_acquire(&vt_sched.route_req) ||
+            ld_acquire(&vt_sched.mspawn_req))
             sleep_ns = 0;
         else if (ld_relaxed(&vt_sched.route_again) && sleep_ns > 1000000)
             sleep_ns = 1000000;
@@ -222,6 +242,7 @@ static void *sysmon_main(void *arg)
             vt_futex_wait(&vt_sched.sysmon_wake, w, &ts);
         st_release(&sysmon_idle, 0);
 
+        vt_spawn_pending_ms();
         bool route = ld_relaxed(&vt_sched.route_again) &&
                      xchg(&vt_sched.route_again, 0);
         if (ld_relaxed(&vt_sched.route_req) && xchg(&vt_sched.route_req, 0))
@@ -230,6 +251,7 @@ static void *sysmon_main(void *arg)
             vt_hooks_set.route_signals();
         int64_t now = vt_now();
         bool acted = retake(now);
+        sweep_retired();
         /* A due timer with an idle P and nobody watching: wake an M. */
         int64_t next = vt_sched_next_timer();
         if (next <= now && ld_acquire(&vt_sched.npidle) > 0 &&
@@ -285,7 +307,7 @@ void vt_stats_print(void)
         "retakes_syscall=%llu retakes_blocked=%llu retakes_busy=%llu "
         "parks=%llu wakeups=%llu "
         "timers_fired=%llu units_made=%llu units_reused=%llu "
-        "units_freed=%llu preemptions=%llu\n",
+        "units_freed=%llu preemptions=%llu pinned=%llu ms_retired=%llu\n",
         (unsigned long long)vt_stats.gs_created,
         (unsigned long long)vt_stats.gs_exited,
         (long long)vt_stats.peak_live,
@@ -301,6 +323,8 @@ void vt_stats_print(void)
         (unsigned long long)vt_stats.units_made,
         (unsigned long long)vt_stats.units_reused,
         (unsigned long long)vt_stats.units_freed,
-        (unsigned long long)vt_stats.preemptions);
+        (unsigned long long)vt_stats.preemptions,
+        (unsigned long long)vt_stats.pinned,
+        (unsigned long long)vt_stats.ms_retired);
     vt_sys3(SYS_write, 2, buf, (size_t)n);
 }

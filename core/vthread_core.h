@@ -222,6 +222,18 @@ VT_HIDDEN int64_t vt_g_cputime(vt_g *g);
  * Caller may be a non-G. */
 VT_HIDDEN void vt_g_set_rt_prio(vt_g *g, int prio);
 
+/* Pins the calling G to the OS thread it runs on, for the rest of its
+ * life (Go's LockOSThread, done for good): from now on it runs only on
+ * that thread and the thread runs nothing else.  For a G about to change
+ * per-task kernel state (prctl, unshare, setns, capset ...), so that the
+ * state stays with the thread that asked for it.  When the G exits, the
+ * thread exits too (no other G may inherit that state).  Called before
+ * the runtime starts, it pins the first G to the thread that starts it.
+ * A G already pinned, and a thread that is not a G once the runtime
+ * runs, are left alone.  Unpinned Gs pay one test per switch.  On a G. */
+VT_HIDDEN void vt_pin_self(void);
+VT_HIDDEN bool vt_g_pinned(vt_g *g); /* racy snapshot; any caller */
+
 /* Gives up the processor: the caller goes to the back of the global run
  * queue so every runnable G runs before it.  No-op for a non-G. */
 VT_HIDDEN void vt_yield(void);

@@ -53,6 +53,10 @@ __attribute__((visibility("hidden"))) long pl_syscall(long nr, ...);
     extern __typeof(fn) name                                                  \
         __attribute__((alias(#fn), copy(fn), visibility("default")))
 #define PL_HIDDEN __attribute__((visibility("hidden")))
+/* glibc exports these wrappers without declaring them (libcap's
+ * <sys/capability.h> does); pertask.c interposes them. */
+int capget(void *hdrp, void *datap);
+int capset(void *hdrp, const void *datap);
 #define pl_likely(x) __builtin_expect(!!(x), 1)
 #define pl_unlikely(x) __builtin_expect(!!(x), 0)
 

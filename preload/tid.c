@@ -26,6 +26,8 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <sched.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -212,6 +214,15 @@ PL_PUBLIC int sched_setaffinity(pid_t pid, size_t size, const cpu_set_t *set)
 {
     struct sched_req r = {.op = SR_SETAFF, .size = size, .in = set};
     bool h;
+    if (pid == 0 && pl_on()) {
+        /* The calling task's own affinity: pin the G to its M, which
+         * then really runs where it asked (pertask.c), and record it for
+         * pthread_getaffinity_np & co. */
+        vt_pin_self();
+        if (pl_syscall(SYS_sched_setaffinity, 0, size, set) < 0)
+            return -1;
+        return (int)sched_g(0, &r, &h);
+    }
     long v = sched_g(pid, &r, &h);
     return h ? (int)v : (int)pl_syscall(SYS_sched_setaffinity, pid, size, set);
 }
@@ -323,6 +334,15 @@ PL_PUBLIC int getpriority(__priority_which_t which, id_t who)
 PL_PUBLIC int setpriority(__priority_which_t which, id_t who, int prio)
 {
     struct nice_req n = {.set = true, .value = prio};
+    if (which == PRIO_PROCESS && who == 0 && pl_on()) {
+        /* the calling task's own nice value: pin, apply, record (as
+         * sched_setaffinity(0, ...) above) */
+        vt_pin_self();
+        if (pl_syscall(SYS_setpriority, which, 0, prio) < 0)
+            return -1;
+        nice_g(which, 0, &n);
+        return 0;
+    }
     if (nice_g(which, who, &n))
         return n.err ? (int)fail(n.err) : 0;
     return (int)pl_syscall(SYS_setpriority, which, who, prio);
@@ -496,6 +516,23 @@ PL_PUBLIC long syscall(long nr, ...)
             return clock_gettime((clockid_t)a, (struct timespec *)b);
         case SYS_getrusage:
             return getrusage((int)a, (struct rusage *)b);
+        /* per-task state: pertask.c pins the G first */
+        case SYS_prctl:
+            return prctl((int)a, b, c, d, e);
+        case SYS_unshare:
+            return unshare((int)a);
+        case SYS_setns:
+            return setns((int)a, (int)b);
+        case SYS_capget:
+            return capget((void *)a, (void *)b);
+        case SYS_capset:
+            return capset((void *)a, (const void *)b);
+        case SYS_seccomp:
+            /* SECCOMP_FILTER_FLAG_TSYNC (1) sets every thread's filter
+             * (every M's): nothing per task then */
+            if (!(b & 1))
+                vt_pin_self();
+            break;
         case SYS_kill:
             return kill((pid_t)a, (int)b);
         case SYS_pidfd_send_signal:

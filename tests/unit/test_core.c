@@ -520,12 +520,20 @@ START_TEST(timers_fire_in_order)
         g[i] = spawn(sleeper, (void *)(uintptr_t)i);
     for (int i = 0; i < NSLEEP; i++)
         join(g[i]);
-    int inversions = 0;
-    for (int i = 1; i < NSLEEP; i++)
-        inversions += order[i] < order[i - 1];
     /* Deadlines are 1 ms apart: far more than timer slack (50 µs) and an
-     * M's wake-up; a heap or watcher bug shows as many inversions. */
-    ck_assert_int_le(inversions, 2);
+     * M's wake-up, but not more than the time the kernel may leave an M
+     * off its CPU when the machine is busy (make -j2 check runs two test
+     * programs at once): a G whose M was descheduled records its turn
+     * late.  So a G counts as out of order only when one whose deadline
+     * is over 5 ms later recorded before it; a heap or watcher bug puts
+     * many out of order. */
+    int late = 0, max_seen = -1;
+    for (int i = 0; i < NSLEEP; i++) {
+        late += max_seen > order[i] + 5;
+        if (order[i] > max_seen)
+            max_seen = order[i];
+    }
+    ck_assert_int_le(late, 2);
 }
 END_TEST
 
@@ -581,9 +589,12 @@ START_TEST(hundred_thousand_gs_bounded)
             "RSS %ld B/G, OS threads %d\n",
             (t1 - t0) / 1e3 / N, (t2 - t1) / 1e3 / N, per_g, threads);
     ck_assert_int_le(per_g, 16 * 1024);
-    /* procs + sysmon + a spare M or two */
+    /* procs + sysmon + a few spare Ms: one made whenever sysmon saw an M
+     * stuck off its CPU (page faults of 100,000 fresh stacks contend on
+     * the mmap lock; on a busy machine that happens a few times).  An M
+     * per blocked G, the bug this guards against, is far above. */
     long procs = sysconf(_SC_NPROCESSORS_ONLN);
-    ck_assert_int_le(threads, procs + 3);
+    ck_assert_int_le(threads, procs + 6);
     free(g);
 }
 END_TEST
