@@ -346,6 +346,10 @@ static inline siginfo_t pl_siginfo(int sig, int code, union sigval v)
 }
 /* Signals in vthread's hands: arrived, not yet taken by some G. */
 PL_HIDDEN uint64_t pl_sig_process_pending(void);
+/* The kernel's set pending on the whole process (ShdPnd in /proc), which
+ * holds a process-directed signal until the thread the kernel chose has
+ * taken it.  False if /proc cannot tell.  signal.c. */
+PL_HIDDEN bool pl_sig_kernel_shared(uint64_t *out);
 /* Takes a process-pending signal in `want` that no G has been given yet;
  * returns its number or 0.  With info: its siginfo is copied out and the
  * signal is consumed (sigwait); without: the caller must mark it routed

@@ -380,7 +380,7 @@ PL_PUBLIC int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 /* The kernel's set pending on the whole process (ShdPnd), without what is
  * pending on the calling OS thread alone: that may be another G's.  False
  * if /proc cannot tell. */
-static bool shared_pending(uint64_t *out)
+bool pl_sig_kernel_shared(uint64_t *out)
 {
     int fd = (int)syscall(SYS_open, "/proc/thread-self/status",
                           O_RDONLY | O_CLOEXEC);
@@ -405,7 +405,7 @@ PL_PUBLIC int sigpending(sigset_t *set)
     sigemptyset(set);
     vt_g *g = pl_on() ? vt_self() : NULL;
     uint64_t k = 0;
-    if (!g || !shared_pending(&k)) {
+    if (!g || !pl_sig_kernel_shared(&k)) {
         /* the system call (glibc's sigpending is just that) */
         if (syscall(SYS_rt_sigpending, set, 8) != 0)
             return -1;

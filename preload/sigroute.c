@@ -611,6 +611,39 @@ static void current(int sig, struct sigaction *old)
     vt_real.sigaction(sig, NULL, old);
 }
 
+/* Before the program's function for sig gives way to SIG_DFL or SIG_IGN,
+ * on a G: an instance already sent to the process is handled by the
+ * function first.  Under NPTL the kernel gives a process-directed signal
+ * to the main thread when it does not block it, which runs the handler
+ * before it returns to its own code: a program whose child signals it,
+ * and which reads the child's output, reaps it and then resets the
+ * action, has had every handler run.  Here the kernel may pick an M that
+ * has not run yet, or the instance may be on its way to a G; reset at
+ * that moment, it would be lost, or kill the process (SIG_DFL), or meet
+ * the next instance in its slot and merge with it.  So wait, a little at
+ * a time (each sleep returns through the runtime, which delivers what
+ * was routed to the caller), while the kernel holds it for the process
+ * or it is in our hands on its way (not held: nobody takes it then, and
+ * the new action is for it, as under NPTL).  At most 100 ms. */
+static void drain(int sig)
+{
+    uint64_t b = pl_sigbit(sig);
+    for (int i = 0; i < 400; i++) {
+        uint64_t k = 0;
+        bool kernel = pl_sig_kernel_shared(&k) && (k & b);
+        bool ours = atomic_load(&busy) & b;
+        if (ours) {
+            rlock();
+            ours = !(held & b);
+            runlock();
+        }
+        if (!kernel && !ours)
+            return;
+        struct timespec ts = {0, 250000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 static int set_action(int sig, const struct sigaction *act,
                       struct sigaction *old)
 {
@@ -621,6 +654,8 @@ static int set_action(int sig, const struct sigaction *act,
     void *h = (act->sa_flags & SA_SIGINFO) ? (void *)act->sa_sigaction
                                            : (void *)act->sa_handler;
     bool fn = h != (void *)SIG_DFL && h != (void *)SIG_IGN;
+    if (!fn && atomic_load(&a->ours) && vt_self())
+        drain(sig);
     int ps = vt_preempt_signal();
     uint64_t b = pl_sigbit(sig);
     struct sigaction k = *act;
