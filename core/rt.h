@@ -169,6 +169,7 @@ struct vt_g {
      * (pin; cleared as it exits); read by the M that pops the G, which
      * then hands its P to this M instead of running the G itself. */
     vt_m *lockedm;
+    bool rt_queued;          /* counted in rt_waiting; under sched.lock */
 
     /* --- identity: immutable while the G lives */
     uint64_t id;
@@ -364,6 +365,9 @@ struct vt_sched {
      * sysmon is to make because newm ran on such an M (on_locked_m);
      * mspawn is guarded by lock. */
     _Atomic int nlocked;
+    /* Real-time Gs at the head of the global queue (globrunqput_rt): Ms
+     * look there first while non-zero. */
+    _Atomic int rt_waiting;
     vt_m *mspawn;
     _Atomic int mspawn_req;
 
@@ -404,6 +408,8 @@ VT_HIDDEN extern struct vt_hooks vt_hooks_set;
  * a yield).  The kernel would have preempted a CPU hog for a thread waking
  * from its system call at once; 1 ms is its minimum slice, roughly. */
 #define VT_PREEMPT_GLOBAL_NS 1000000
+/* A timer this late on a P whose M runs user code: sysmon runs it. */
+#define VT_TIMER_LATE_NS 200000
 #define VT_P_GFREE_MAX 64
 #define VT_GLOBAL_GFREE_MAX 1024
 

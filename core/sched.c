@@ -153,6 +153,28 @@ static void globrunqput(vt_g *g)
     vt_lock_release(&vt_sched.lock);
 }
 
+/* A real-time G that could not run next where it was readied: at the
+ * head of the global queue, behind the ones of its priority or higher
+ * already there, and counted in rt_waiting, which makes every M look at
+ * the global queue first (find_local, findrunnable). */
+static void globrunqput_rt(vt_g *g)
+{
+    int prio = ld_relaxed(&g->rt_prio);
+    vt_lock_acquire(&vt_sched.lock);
+    vt_g **pp = &vt_sched.runq_head;
+    while (*pp && (*pp)->rt_queued && ld_relaxed(&(*pp)->rt_prio) >= prio) {
+        pp = &(*pp)->schedlink;
+    }
+    g->schedlink = *pp;
+    *pp = g;
+    if (!g->schedlink)
+        vt_sched.runq_tail = g;
+    g->rt_queued = true;
+    xadd(&vt_sched.runq_size, 1);
+    xadd(&vt_sched.rt_waiting, 1);
+    vt_lock_release(&vt_sched.lock);
+}
+
 /* Takes one G from the global queue and moves a fair share more into p's
  * local queue.  max = 0: no limit but the fair share. */
 static vt_g *globrunqget(vt_p *p, int max)
@@ -176,6 +198,10 @@ static vt_g *globrunqget(vt_p *p, int max)
     vt_g *g = first;
     for (int i = 0; i < n; i++) {
         vt_g *next = g->schedlink;
+        if (unlikely(g->rt_queued)) {
+            g->rt_queued = false;
+            xsub(&vt_sched.rt_waiting, 1);
+        }
         if (i > 0)
             vt_runq_put(&p->runq, g); /* room: n <= half the ring */
         g = next;
@@ -681,7 +707,10 @@ static vt_g *findrunnable(vt_m *m)
             continue;
         }
         run_all_timers(p, vt_now());
-        vt_g *g = runqget(p);
+        vt_g *g = unlikely(ld_relaxed(&vt_sched.rt_waiting)) ? globrunqget(p, 1)
+                                                             : NULL;
+        if (!g)
+            g = runqget(p);
         if (!g)
             g = globrunqget(p, 0);
         if (g)
@@ -994,6 +1023,52 @@ void vt_lock_sig_check(void)
 void vt_signals_hold(void) { vt_lock_count(1); }
 void vt_signals_release(void) { vt_lock_count(-1); }
 
+/* Asks the M running the lowest-priority G below prio in user code to
+ * preempt it, when no P is idle: the readied real-time G waits at the
+ * head of the global queue, where that M looks first. */
+static void preempt_for_rt(int prio)
+{
+    if (ld_acquire(&vt_sched.npidle) > 0)
+        return; /* vt_wakep's M takes it */
+    vt_m *victim = NULL;
+    int low = prio;
+    for (int i = 0; i < vt_sched.nprocs; i++) {
+        vt_p *q = vt_sched.allp[i];
+        uint64_t s = ld_acquire(&q->status);
+        if (P_STATE(s) != P_USER)
+            continue;
+        vt_m *m = q->m;
+        vt_g *cur = m ? m->curg : NULL; /* racy: a hint */
+        int cp = cur ? ld_relaxed(&cur->rt_prio) : 0;
+        if (cur && cp < low) {
+            low = cp;
+            victim = m;
+        }
+    }
+    if (victim)
+        vt_preempt_request(victim);
+}
+
+/* A real-time G became runnable (vt_ready).  As the kernel would: it runs
+ * at once on the readier's P if the readier has a lower priority (the
+ * readier yields as it leaves the runtime); else it waits first in line
+ * for any P, and a P running a lower-priority G is preempted for it. */
+static void ready_rt(vt_g *g, vt_p *p)
+{
+    int prio = ld_relaxed(&g->rt_prio);
+    vt_g *self = vt_tp_g();
+    if (p && self && !self->is_g0 && self->m && self->m->p == p &&
+        ld_relaxed(&self->rt_prio) < prio) {
+        runqput(p, g, true);
+        st_relaxed(&self->preempt_defer, 1); /* vt_rt_leave yields */
+        vt_wakep();
+        return;
+    }
+    globrunqput_rt(g);
+    vt_wakep();
+    preempt_for_rt(prio);
+}
+
 void vt_ready(vt_g *g, vt_p *p, bool next)
 {
     int exp = G_WAITING;
@@ -1001,8 +1076,10 @@ void vt_ready(vt_g *g, vt_p *p, bool next)
         vt_fatal("readying G %llu that is not waiting (state %d)",
                  (unsigned long long)g->id, exp);
     VT_PROBE1(unpark, g->id);
-    if (unlikely(ld_relaxed(&g->rt_prio) > 0))
-        next = true; /* a real-time G runs next (vt_g_set_rt_prio) */
+    if (unlikely(ld_relaxed(&g->rt_prio) > 0)) {
+        ready_rt(g, p); /* vt_g_set_rt_prio */
+        return;
+    }
     if (p)
         runqput(p, g, next);
     else
@@ -1049,9 +1126,10 @@ static vt_g *find_local(vt_p *p)
     vt_g *g;
     if (ld_relaxed(&p->timer0) != INT64_MAX)
         vt_timers_run(p, p, vt_now());
-    /* Fairness: now and then the global queue goes first. */
-    if (tick % 61 == 0 && ld_relaxed(&vt_sched.runq_size) &&
-        (g = globrunqget(p, 1)))
+    /* Fairness: now and then the global queue goes first; always when a
+     * real-time G waits there (globrunqput_rt). */
+    if ((tick % 61 == 0 || unlikely(ld_relaxed(&vt_sched.rt_waiting))) &&
+        ld_relaxed(&vt_sched.runq_size) && (g = globrunqget(p, 1)))
         return g;
     if ((g = runqget(p)))
         return g;
@@ -1185,6 +1263,17 @@ int vt_g_where(vt_g *g, pid_t *tid)
     if (g->syscall_depth)
         return VT_GW_SYSCALL;
     return g->rt_depth ? VT_GW_OTHER : VT_GW_USER;
+}
+
+int vt_idle_m_tids(pid_t *tids, int max)
+{
+    int n = 0;
+    for (vt_m *m = ld_acquire((vt_m *_Atomic *)&vt_sched.allm); m && n < max;
+         m = m->allnext)
+        if (!ld_acquire(&m->dead) && m->tid &&
+            !ld_relaxed((vt_g *_Atomic *)&m->curg))
+            tids[n++] = m->tid;
+    return n;
 }
 
 void vt_set_thread_sigmask(const sigset_t *set)
@@ -1890,6 +1979,7 @@ static void fork_child(void)
     vt_sched.graveyard = NULL;
     vt_sched.mspawn = NULL;
     st_relaxed(&vt_sched.mspawn_req, 0);
+    st_relaxed(&vt_sched.rt_waiting, 0);
     /* a pinned forking G stays pinned to this M, the child's only one */
     st_relaxed(&vt_sched.nlocked, g->lockedm ? 1 : 0);
     for (int i = 0; i < vt_sched.nprocs; i++) {

@@ -95,6 +95,26 @@ static bool others_waiting(vt_p *p, int64_t now)
            ld_relaxed(&p->runnext) != NULL || ld_relaxed(&p->timer0) <= now;
 }
 
+/* A P's timers are run by its M at its next switch; a G that computes
+ * without one leaves them late until it is preempted (VT_PREEMPT_NS).
+ * Overdue by VT_TIMER_LATE_NS on a P whose M runs user code, sysmon runs
+ * them: the Gs they ready wait in the global queue, where the shorter
+ * slice applies (VT_PREEMPT_GLOBAL_NS), and a real-time one preempts a
+ * lower-priority G at once (sched.c, ready_rt).  The heap is the P's
+ * tlock's; the timer functions may run without a P. */
+static bool run_late_timers(int64_t now)
+{
+    bool any = false;
+    for (int i = 0; i < vt_sched.nprocs; i++) {
+        vt_p *p = vt_sched.allp[i];
+        if (P_STATE(ld_acquire(&p->status)) == P_USER &&
+            ld_acquire(&p->timer0) <= now - VT_TIMER_LATE_NS &&
+            vt_timers_run(p, NULL, now) > 0)
+            any = true;
+    }
+    return any;
+}
+
 static bool retake(int64_t now)
 {
     bool acted = false;
@@ -251,6 +271,8 @@ static void *sysmon_main(void *arg)
             vt_hooks_set.route_signals();
         int64_t now = vt_now();
         bool acted = retake(now);
+        if (run_late_timers(now))
+            acted = true;
         sweep_retired();
         /* A due timer with an idle P and nobody watching: wake an M. */
         int64_t next = vt_sched_next_timer();
