@@ -284,13 +284,23 @@ int vt_park(const void *addr, bool (*validate)(void *ctx),
     w->interruptible = (flags & VT_PARK_INTERRUPTIBLE) != 0;
     w->prio = ld_relaxed(&g->rt_prio);
     g->wait_since = vt_now();
-    st_release(&g->status, G_WAITING);
+    /* seq_cst: against vt_signal_notify (below) */
+    atomic_store_explicit(&g->status, G_WAITING, memory_order_seq_cst);
     enqueue(b, w);
     vt_lock_release(&b->lock);
     xadd(&vt_stats.parks, 1);
     VT_PROBE2(park, g->id, addr);
-    /* An interrupt that raced with queueing (it saw no waiter yet). */
-    if (w->interruptible && ld_acquire(&g->interrupt))
+    /* An interrupt that raced with queueing (it saw no waiter yet).  And
+     * a signal notified while we were on our way here: the notifier stores
+     * sig_notify and then reads our status; seeing G_RUNNING, it kicked
+     * our M, whose handler found us inside the runtime and left the
+     * delivery to our next runtime exit, which a wait would put off
+     * forever (a pthread_kill to a thread entering sem_wait, lost 1 time
+     * in ~200 under load).  We store G_WAITING and then read sig_notify,
+     * both seq_cst: one of us sees the other.  Consumed here: the caller
+     * delivers (pl_interrupted) and waits again if nothing was pending. */
+    if (w->interruptible && (ld_acquire(&g->interrupt) ||
+                             atomic_exchange(&g->sig_notify, 0)))
         vt_waiter_interrupt(g);
     if (before_sleep)
         before_sleep(ctx);

@@ -297,6 +297,12 @@ static void *named_fn(void *arg)
 
 /* ----------------------------------------------------------------- fork */
 
+static void *child_slack(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)(slack() == 424242UL);
+}
+
 static void *forker_fn(void *arg)
 {
     (void)arg;
@@ -310,12 +316,12 @@ static void *forker_fn(void *arg)
         /* the child is a copy of this thread: its state */
         if (slack() != 424242UL)
             _exit(10);
-        pthread_t t;
-        if (pthread_create(&t, NULL, observer, NULL) != 0)
-            _exit(11);
-        atomic_store(&stop_observers, 1);
         /* the child's new thread descends from this one: our slack */
-        if (pthread_join(t, NULL) != 0)
+        pthread_t t;
+        if (pthread_create(&t, NULL, child_slack, NULL) != 0)
+            _exit(11);
+        void *r;
+        if (pthread_join(t, &r) != 0 || r != (void *)1)
             _exit(12);
         nanosleep(&ts, NULL);
         _exit(slack() == 424242UL ? 0 : 13);
