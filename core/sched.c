@@ -1433,9 +1433,12 @@ static void unit_free(vt_g *g, vt_p *p)
 {
     if (g->kind == GU_MAIN)
         return; /* the original thread's descriptor is glibc's */
-    /* As glibc marks a freed descriptor in its stack cache: pthread_join
-     * or pthread_detach of it again is ESRCH while it is not reused. */
-    PD_FIELD(g->pd, PD_TID, int) = -1;
+    /* As glibc leaves a freed descriptor in its stack cache: a joined
+     * one is marked -1, so pthread_join or pthread_detach of it again is
+     * ESRCH; a detached one that exited has tid 0 (the kernel cleared it)
+     * and stays detached, so they are EINVAL.  Until it is reused. */
+    PD_FIELD(g->pd, PD_TID, int) =
+        (ld_relaxed(&g->jstate) & J_DETACHED) ? 0 : -1;
     if (!default_unit(g)) {
         if (g == vt_tp_g()) {
             /* A detached G freeing itself: it is on this CPU.  Someone

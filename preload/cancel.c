@@ -232,6 +232,12 @@ PL_PUBLIC int pthread_cancel(pthread_t th)
     pid_t tid = vt_signal_notify(g);
     if (tid == 0)
         vt_interrupt(g);
+    /* Parked: its wait ends and it acts (pl_interrupted); runnable: it
+     * acts as it resumes, which is always through a runtime exit.  Return
+     * at once, as NPTL's pthread_cancel does after its one signal (a
+     * higher-priority canceller runs on before the target's cleanup). */
+    if (tid <= 0)
+        return 0;
     vt_syscall_enter_block();
     int64_t end = vt_now() + PL_NS;
     for (;;) {

@@ -629,7 +629,8 @@ PL_PUBLIC int __sigpause(int sig_or_mask, int is_sig)
     if (is_sig) {
         if (pthread_sigmask(SIG_BLOCK, NULL, &set) != 0)
             return -1;
-        sigdelset(&set, sig_or_mask);
+        if (sigdelset(&set, sig_or_mask) < 0)
+            return -1; /* EINVAL, as glibc's */
     } else {
         for (int s = 1; s <= 32; s++)
             if ((unsigned)sig_or_mask & (1u << (s - 1)))

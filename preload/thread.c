@@ -268,8 +268,9 @@ static vt_g *g_of(pthread_t th)
     return pl_on() ? vt_g_from_descriptor((void *)th) : NULL;
 }
 
-/* A G's descriptor that was joined (or a detached G's, after its exit)
- * and not reused yet: glibc's answer to joining or detaching it again. */
+/* A G's descriptor that was joined
+ * and not reused yet: glibc's answer to joining or detaching it again
+ * (a detached one that exited has tid 0: EINVAL, from vt_join). */
 static bool freed_g(pthread_t th)
 {
     return pl_on() && vt_g_from_descriptor((void *)th) &&

@@ -738,7 +738,9 @@ START_TEST(netpoll_thousand_waiters)
     }
     for (int i = 0; i < NPIPES; i++)
         ck_assert_ptr_eq(join(g[i]), NULL);
-    ck_assert_int_le(threads, sysconf(_SC_NPROCESSORS_ONLN) + 3);
+    /* procs + sysmon + spare Ms (sysmon's retakes when the machine is
+     * busy; see hundred_thousand_gs_bounded): far below one per waiter */
+    ck_assert_int_le(threads, sysconf(_SC_NPROCESSORS_ONLN) + 6);
 }
 END_TEST
 
