@@ -1265,17 +1265,6 @@ int vt_g_where(vt_g *g, pid_t *tid)
     return g->rt_depth ? VT_GW_OTHER : VT_GW_USER;
 }
 
-int vt_idle_m_tids(pid_t *tids, int max)
-{
-    int n = 0;
-    for (vt_m *m = ld_acquire((vt_m *_Atomic *)&vt_sched.allm); m && n < max;
-         m = m->allnext)
-        if (!ld_acquire(&m->dead) && m->tid &&
-            !ld_relaxed((vt_g *_Atomic *)&m->curg))
-            tids[n++] = m->tid;
-    return n;
-}
-
 void vt_set_thread_sigmask(const sigset_t *set)
 {
     vt_g *g = vt_tp_g();

@@ -205,11 +205,6 @@ VT_HIDDEN void vt_g_foreach(bool (*fn)(vt_g *g, void *arg), void *arg);
  * the first two. */
 enum { VT_GW_OTHER = 0, VT_GW_USER = 1, VT_GW_SYSCALL = 2 };
 VT_HIDDEN int vt_g_where(vt_g *g, pid_t *tid);
-/* The kernel tids of the Ms that run no G at this moment (idle, or in the
- * scheduler), at most max of them; a racy snapshot.  Such a thread may
- * have taken a process-directed signal off the kernel's process set and
- * not yet entered the handler (preload/sigroute.c, drain).  Any caller. */
-VT_HIDDEN int vt_idle_m_tids(pid_t *tids, int max);
 
 /* CPU time of g in ns: the CPU time of its M while g ran there.  The
  * switch path pays nothing until the first call (any G): from then on

@@ -211,19 +211,12 @@ static void ran_in(vt_g *g)
     }
 }
 
-/* entry() instances running now, on any thread, and barrier instances
- * received (drain). */
-static _Atomic int in_entry, barrier_acks;
-#define BARRIER_MAGIC 0x767462 /* "vtb" in si_errno, like a kick's */
+/* entry() instances running now, on any thread (drain). */
+static _Atomic int in_entry;
 
 static void entry_body(int sig, siginfo_t *info, void *uc);
 static void entry(int sig, siginfo_t *info, void *uc)
 {
-    if (info->si_code == SI_QUEUE && info->si_errno == BARRIER_MAGIC &&
-        info->si_pid == my_pid()) {
-        atomic_fetch_add(&barrier_acks, 1);
-        return;
-    }
     atomic_fetch_add(&in_entry, 1);
     entry_body(sig, info, uc);
     atomic_fetch_sub(&in_entry, 1);
@@ -629,28 +622,6 @@ static void current(int sig, struct sigaction *old)
     vt_real.sigaction(sig, NULL, old);
 }
 
-/* A barrier for sig on every M that runs no G: an instance of sig sent to
- * each, tagged, which entry() only counts.  The kernel blocks sig while
- * the handler of an instance it took runs (the program's sa_mask, without
- * SA_NODEFER), so a thread that took sig off the process's set before the
- * barrier reached it has run entry() for it before it counts the barrier.
- * Waits at most 20 ms (a thread that had one pending already drops it). */
-static void barrier(int sig)
-{
-    pid_t tids[64];
-    int n = vt_idle_m_tids(tids, 64), sent = 0;
-    int before = atomic_load(&barrier_acks);
-    siginfo_t si = pl_siginfo(sig, SI_QUEUE, (union sigval){0});
-    si.si_errno = BARRIER_MAGIC;
-    for (int i = 0; i < n; i++)
-        if (syscall(SYS_rt_tgsigqueueinfo, my_pid(), tids[i], sig, &si) == 0)
-            sent++;
-    for (int i = 0; i < 400 && atomic_load(&barrier_acks) - before < sent; i++) {
-        struct timespec ts = {0, 50000};
-        nanosleep(&ts, NULL);
-    }
-}
-
 /* Before the program's function for sig gives way to SIG_DFL or SIG_IGN,
  * on a G: an instance already sent to the process is handled by the
  * function first.  Under NPTL the kernel gives a process-directed signal
@@ -662,21 +633,21 @@ static void barrier(int sig)
  * to a G; reset at that moment, it would be lost, or kill the process
  * (SIG_DFL), or meet the next instance in its slot and merge with it.  So
  * wait, a little at a time (each sleep returns through the runtime, which
- * delivers what was routed to the caller), while
- *  - the kernel holds it for the process (ShdPnd);
- *  - a thread is inside entry(), or in our hands on its way to a G (not
- *    held: nobody takes it then, and the new action is for it, as under
- *    NPTL);
- * and when none is left, once more after a barrier: a thread the kernel
- * gave it to may be between taking it off the process's set and entering
- * entry() (seen: preempted there for 80 us, 1 round in 1,000).  Threads
- * running Gs are not sent the barrier (it would interrupt their system
- * calls); one of them that took it is in its handler or about to be.
- * At most about 100 ms. */
+ * delivers what was routed to the caller), while the kernel holds it for
+ * the process (ShdPnd), a thread is inside entry(), or it is in our hands
+ * on its way to a G (not held: nobody takes it then, and the new action is
+ * for it, as under NPTL).  At most 100 ms.
+ *
+ * Left open: a thread the kernel gave it to that is between taking it off
+ * the process's set and entering entry() (seen preempted there for 80 us,
+ * 1 round in ~4,000 of e2e signals_from_child).  A barrier instance of sig
+ * sent to the idle Ms closes it (the kernel defers it until the handler it
+ * owes has run), but one that lands after the action became SIG_DFL takes
+ * the default action: the process dies (seen in CPython's test_threading).
+ * Safe only with a harmless signal in every routed handler's sa_mask. */
 static void drain(int sig)
 {
     uint64_t b = pl_sigbit(sig);
-    bool fenced = false;
     for (int i = 0; i < 400; i++) {
         uint64_t k = 0;
         bool kernel = pl_sig_kernel_shared(&k) && (k & b);
@@ -686,14 +657,8 @@ static void drain(int sig)
             ours = !(held & b);
             runlock();
         }
-        if (!kernel && !ours && atomic_load(&in_entry) == 0) {
-            if (fenced)
-                return;
-            barrier(sig);
-            fenced = true;
-            continue;
-        }
-        fenced = false;
+        if (!kernel && !ours && atomic_load(&in_entry) == 0)
+            return;
         struct timespec ts = {0, 250000};
         nanosleep(&ts, NULL);
     }
