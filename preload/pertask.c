@@ -161,34 +161,29 @@ struct cap_header {
     int pid;
 };
 
-static void *own_pid_as_0(void *hdrp, struct cap_header *copy)
+/* capget/capset with the header's pid translated (a G's own tid: 0),
+ * and the version the kernel writes back on a bad one copied out. */
+static int cap_call(long nr, void *hdrp, const void *datap)
 {
-    struct cap_header *h = hdrp;
-    if (!h || !pl_on() || !vt_self() || h->pid != gettid())
-        return hdrp;
-    *copy = *h;
-    copy->pid = 0;
-    return copy;
+    struct cap_header *h = hdrp, copy;
+    if (h && pl_on() && vt_self() && h->pid == gettid()) {
+        copy = *h;
+        copy.pid = 0;
+        int r = (int)syscall(nr, &copy, datap);
+        h->version = copy.version;
+        return r;
+    }
+    return (int)syscall(nr, hdrp, datap);
 }
 
 PL_PUBLIC int capget(void *hdrp, void *datap)
 {
-    struct cap_header copy;
-    void *h = own_pid_as_0(hdrp, &copy);
-    int r = (int)syscall(SYS_capget, h, datap);
-    if (h == &copy)
-        ((struct cap_header *)hdrp)->version = copy.version;
-    return r;
+    return cap_call(SYS_capget, hdrp, datap);
 }
 
 PL_PUBLIC int capset(void *hdrp, const void *datap)
 {
     if (pl_on())
         vt_pin_self();
-    struct cap_header copy;
-    void *h = own_pid_as_0(hdrp, &copy);
-    int r = (int)syscall(SYS_capset, h, datap);
-    if (h == &copy)
-        ((struct cap_header *)hdrp)->version = copy.version;
-    return r;
+    return cap_call(SYS_capset, hdrp, datap);
 }
