@@ -131,6 +131,10 @@ static void acquirep(vt_m *m, vt_p *p)
     m->p = p;
     p->m = m;
     st_release(&p->status, P_STATUS(m->id, P_RT));
+    /* A P runs again: sysmon, asleep for a second while every P was idle,
+     * must watch it (a G of it may block in a system call with others
+     * queued behind it).  One load unless sysmon sleeps. */
+    vt_sysmon_kick();
 }
 
 /* -------------------------------------------------------- run queues */

@@ -20,7 +20,8 @@
 # -D_GNU_SOURCE -lpthread -lrt), $(nproc) compilers at a time; binaries
 # are kept in DIR/bin and reused.  Then every test runs natively, then
 # every test with LD_PRELOAD=PATH (--lib, default $VTHREAD_LIB or
-# .libs/libvthread.so; only the test gets it, through env, not timeout),
+# .libs/libvthread.so; only the test gets it, through env, not timeout;
+# env also resets every signal's action to the default),
 # --jobs (default 2) at a time, slowest first (tests/posix/durations, then
 # DIR/timings of the last full run), each under `timeout -k 5 S`, stdin
 # from /dev/null, in a private temporary working directory (also its
@@ -189,7 +190,10 @@ run_one() {     # MODE TEST TIMEOUT: run $bin/TEST, write $logs/MODE/TEST.{log,r
     read -r b < "$bin/$t.b" 2>/dev/null || b=NOBUILD
     if [ "$b" != RUN ]; then printf '%s\t0\n' "$b" > "$log.res"; return; fi
     wd=$(mktemp -d "$tmp/XXXXXX")
-    [ "$mode" = vthread ] && pre=(env "LD_PRELOAD=$lib")
+    # default actions for every signal (a background job of a shell
+    # without job control ignores SIGINT and SIGQUIT, and so would the test)
+    pre=(env --default-signal)
+    [ "$mode" = vthread ] && pre+=("LD_PRELOAD=$lib")
     read -r u _ < /proc/uptime; t0=${u/./}
     (cd "$wd" && TMPDIR=$wd exec timeout -k 5 "$s" "${pre[@]}" "$bin/$t" </dev/null >"$log.log" 2>&1) &
     pid=$!
