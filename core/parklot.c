@@ -297,10 +297,13 @@ int vt_park(const void *addr, bool (*validate)(void *ctx),
      * delivery to our next runtime exit, which a wait would put off
      * forever (a pthread_kill to a thread entering sem_wait, lost 1 time
      * in ~200 under load).  We store G_WAITING and then read sig_notify,
-     * both seq_cst: one of us sees the other.  Consumed here: the caller
+     * both seq_cst: one of us sees the other (a plain load first: no
+     * locked instruction on the usual path).  Consumed here: the caller
      * delivers (pl_interrupted) and waits again if nothing was pending. */
-    if (w->interruptible && (ld_acquire(&g->interrupt) ||
-                             atomic_exchange(&g->sig_notify, 0)))
+    if (w->interruptible &&
+        (ld_acquire(&g->interrupt) ||
+         (atomic_load_explicit(&g->sig_notify, memory_order_seq_cst) &&
+          atomic_exchange(&g->sig_notify, 0))))
         vt_waiter_interrupt(g);
     if (before_sleep)
         before_sleep(ctx);

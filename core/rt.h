@@ -365,9 +365,6 @@ struct vt_sched {
      * sysmon is to make because newm ran on such an M (on_locked_m);
      * mspawn is guarded by lock. */
     _Atomic int nlocked;
-    /* Real-time Gs at the head of the global queue (globrunqput_rt): Ms
-     * look there first while non-zero. */
-    _Atomic int rt_waiting;
     vt_m *mspawn;
     _Atomic int mspawn_req;
 
@@ -377,6 +374,11 @@ struct vt_sched {
      * G reads it as it leaves the runtime (vt_sig_check), and the fields
      * around it are written on every scheduling decision. */
     _Alignas(64) _Atomic int route_req;
+    /* Real-time Gs at the head of the global queue (globrunqput_rt): Ms
+     * look there first while non-zero.  On route_req's line: read at every
+     * switch (find_local), written only by real-time wake-ups, so it costs
+     * programs without real-time threads no cache miss. */
+    _Atomic int rt_waiting;
     _Alignas(64) _Atomic int route_again; /* vt_signal_retry: route at
                                            * the next tick */
 

@@ -548,8 +548,8 @@ static void startm(vt_p *p, bool spinning)
     vt_lock_release(&vt_sched.lock);
     /* The P belongs to the chosen M from here: mark it so sysmon leaves
      * it alone until that M runs. */
+    /* (sysmon is woken when the M takes it: acquirep) */
     st_release(&p->status, P_STATUS(0, P_RT));
-    vt_sysmon_kick(); /* a P is about to run: sysmon watches again */
     if (!m) {
         newm(p, spinning);
         return;
@@ -889,8 +889,6 @@ void vt_pin_self(void)
     xadd(&vt_stats.pinned, 1);
     vt_rt_leave(m);
 }
-
-bool vt_g_pinned(vt_g *g) { return g->lockedm != NULL; }
 
 static void m_loop(void *arg)
 {

@@ -232,7 +232,6 @@ VT_HIDDEN void vt_g_set_rt_prio(vt_g *g, int prio);
  * A G already pinned, and a thread that is not a G once the runtime
  * runs, are left alone.  Unpinned Gs pay one test per switch.  On a G. */
 VT_HIDDEN void vt_pin_self(void);
-VT_HIDDEN bool vt_g_pinned(vt_g *g); /* racy snapshot; any caller */
 
 /* Gives up the processor: the caller goes to the back of the global run
  * queue so every runnable G runs before it.  No-op for a non-G. */
