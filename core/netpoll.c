@@ -20,8 +20,12 @@
  * Who polls: an M with nothing to run blocks in epoll_wait until the next
  * timer (only one M at a time; an eventfd breaks it when an earlier timer
  * appears); findrunnable polls without blocking before stealing; sysmon
- * polls when nobody did for 10 ms.  Readied Gs go to the poller's P, or to
- * the global queue when the poller has none.
+ * polls when nobody did for 10 ms.  An M that polled (blocking or not)
+ * collects the Gs it readied and runs them itself, as Go's findrunnable
+ * does: it takes an idle P, runs the first and queues the rest for idle
+ * Ps (sched.c: inject), so a descriptor becoming ready costs one wake-up
+ * (the kernel's, of the polling M), not a second one of another M.
+ * sysmon's Gs go to the global queue with a wake-up each.
  *
  * Stale events: epoll data carries the fd and the pd's sequence number,
  * which vt_fd_close bumps; an event for an older sequence is ignored.
@@ -50,6 +54,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -84,6 +89,77 @@ static _Atomic int waiters;       /* Gs parked in vt_wait_fd */
 static _Atomic int blocked;       /* an M is blocked in epoll_wait */
 static _Atomic int64_t last_poll;
 
+/* ------------------------------------------------ the runtime's own fds
+ *
+ * The epoll instance, its eventfd and sysmon's per-M stat files are
+ * descriptors NPTL does not have.  They are moved up out of the program's
+ * way (just below min(RLIMIT_NOFILE, 1024)), so the program's open() gets
+ * the numbers it gets natively, and they are recorded here so that the
+ * program's close(), close_range() and closefrom() treat them as not open
+ * (EBADF, skipped) instead of pulling the netpoller away (preload/io.c).
+ * Registry: fd + 1 per slot, 0 = free; internal_min only goes down, so a
+ * close() of a lower number costs one load. */
+#define NINTERNAL 256
+static _Atomic int internal[NINTERNAL];
+static _Atomic int internal_min = INT32_MAX;
+
+int vt_fd_hide(int fd)
+{
+    if (fd < 0)
+        return fd;
+    struct rlimit rl;
+    if (vt_sys4(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &rl) == 0) {
+        rlim_t top = rl.rlim_cur > 1024 ? 1024 : rl.rlim_cur;
+        if (top >= 256 && (rlim_t)fd < top - 64) {
+            long r = vt_sys3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, (long)(top - 64));
+            if (r >= 0) {
+                vt_sys1(SYS_close, fd);
+                fd = (int)r;
+            }
+        }
+    }
+    for (int i = 0; i < NINTERNAL; i++) {
+        int z = 0;
+        if (cas(&internal[i], &z, fd + 1))
+            break;
+    }
+    int m = ld_relaxed(&internal_min);
+    while (fd < m && !cas(&internal_min, &m, fd))
+        ;
+    return fd;
+}
+
+void vt_fd_unhide_close(int fd)
+{
+    for (int i = 0; i < NINTERNAL; i++) {
+        int v = fd + 1;
+        if (cas(&internal[i], &v, 0))
+            break;
+    }
+    vt_sys1(SYS_close, fd);
+}
+
+bool vt_fd_is_internal(int fd)
+{
+    if (fd < ld_acquire(&internal_min))
+        return false;
+    for (int i = 0; i < NINTERNAL; i++)
+        if (ld_acquire(&internal[i]) == fd + 1)
+            return true;
+    return false;
+}
+
+int vt_fd_internal_list(int *out, int max)
+{
+    int n = 0;
+    for (int i = 0; i < NINTERNAL && n < max; i++) {
+        int v = ld_acquire(&internal[i]);
+        if (v)
+            out[n++] = v - 1;
+    }
+    return n;
+}
+
 static struct pd *pd_get(int fd)
 {
     if (fd < 0 || fd >= CHUNK * MAXCHUNKS)
@@ -113,8 +189,9 @@ static int ensure_epoll(void)
     vt_lock_acquire(&init_lock);
     e = ld_relaxed(&epfd);
     if (e < 0) {
-        e = (int)vt_sys1(SYS_epoll_create1, EPOLL_CLOEXEC);
-        int b = (int)vt_sys2(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK);
+        e = vt_fd_hide((int)vt_sys1(SYS_epoll_create1, EPOLL_CLOEXEC));
+        int b = vt_fd_hide(
+            (int)vt_sys2(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK));
         if (e < 0 || b < 0)
             vt_fatal("cannot create the netpoller's epoll instance: %s",
                      strerror(e < 0 ? -e : -b));
@@ -254,6 +331,21 @@ void vt_fd_close(int fd)
     vt_unpark_all(&pd->wready);
 }
 
+void vt_fd_close_range(unsigned first, unsigned last)
+{
+    if (last >= CHUNK * MAXCHUNKS)
+        last = CHUNK * MAXCHUNKS - 1;
+    for (unsigned fd = first; fd <= last;) {
+        struct pd *c = ld_acquire(&chunks[fd / CHUNK]);
+        if (!c) { /* never used: skip the whole chunk */
+            fd = (fd / CHUNK + 1) * CHUNK;
+            continue;
+        }
+        vt_fd_close((int)fd);
+        fd++;
+    }
+}
+
 void vt_fd_alias_put(int alias)
 {
     struct pd *pd = pd_get(alias);
@@ -268,7 +360,7 @@ bool vt_netpoll_has_waiters(void) { return ld_acquire(&waiters) > 0; }
 /* Polls once; deadline 0 = do not block, else block until then (absolute
  * monotonic ns; INT64_MAX = until an event).  Returns the number of
  * descriptors that became ready.  Runs on g0 or sysmon (no G). */
-int vt_netpoll(int64_t deadline)
+int vt_netpoll(int64_t deadline, vt_glist *out)
 {
     int e = ld_acquire(&epfd);
     if (e < 0)
@@ -306,11 +398,17 @@ int vt_netpoll(int64_t deadline)
         uint32_t ev = evs[i].events;
         if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
             st_release(&pd->rready, 1);
-            vt_unpark_all(&pd->rready);
+            if (out)
+                vt_unpark_all_to(&pd->rready, out);
+            else
+                vt_unpark_all(&pd->rready);
         }
         if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
             st_release(&pd->wready, 1);
-            vt_unpark_all(&pd->wready);
+            if (out)
+                vt_unpark_all_to(&pd->wready, out);
+            else
+                vt_unpark_all(&pd->wready);
         }
         ready++;
     }
@@ -320,7 +418,7 @@ int vt_netpoll(int64_t deadline)
 /* An idle M blocks in epoll_wait instead of on its futex, if it is the
  * first to do so and Gs wait for descriptors.  Returns false when it did
  * not poll (the caller sleeps on its futex). */
-bool vt_netpoll_block(int64_t deadline)
+bool vt_netpoll_block(int64_t deadline, vt_glist *out)
 {
     if (!vt_netpoll_has_waiters())
         return false;
@@ -328,7 +426,7 @@ bool vt_netpoll_block(int64_t deadline)
     if (!cas(&blocked, &z, 1))
         return false;
     st_release(&vt_sched.poll_until, deadline);
-    vt_netpoll(deadline == INT64_MAX ? INT64_MAX : deadline);
+    vt_netpoll(deadline == INT64_MAX ? INT64_MAX : deadline, out);
     st_release(&vt_sched.poll_until, INT64_MAX);
     st_release(&blocked, 0);
     return true;
@@ -350,10 +448,13 @@ bool vt_netpoll_blocked(void) { return ld_acquire(&blocked); }
  * on first use, and forget every registration. */
 void vt_netpoll_fork_child(void)
 {
-    int e = ld_relaxed(&epfd);
-    if (e >= 0) {
-        vt_sys1(SYS_close, e);
-        vt_sys1(SYS_close, breakfd);
+    /* Every descriptor of the runtime: the epoll instance is shared with
+     * the parent, and the stat files were for the parent's threads. */
+    for (int i = 0; i < NINTERNAL; i++) {
+        int v = ld_relaxed(&internal[i]);
+        if (v)
+            vt_sys1(SYS_close, v - 1);
+        st_relaxed(&internal[i], 0);
     }
     st_relaxed(&epfd, -1);
     breakfd = -1;

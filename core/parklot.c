@@ -415,6 +415,26 @@ unsigned vt_unpark_all(const void *addr)
     return n;
 }
 
+unsigned vt_unpark_all_to(const void *addr, vt_glist *out)
+{
+    struct bucket *b = bucket_of(addr);
+    unsigned n;
+    vt_lock_acquire(&b->lock);
+    struct vt_waiter *list = take(b, addr, ~0u, &n);
+    vt_lock_release(&b->lock);
+    while (list) {
+        struct vt_waiter *next = list->next;
+        if (list->g) {
+            xadd(&vt_stats.wakeups, 1);
+            vt_ready_to(list->g, out);
+        } else {
+            wake_waiter(list, NULL, false);
+        }
+        list = next;
+    }
+    return n;
+}
+
 unsigned vt_unpark_requeue(const void *from, const void *to, unsigned nwake,
                            unsigned nrequeue)
 {

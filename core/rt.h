@@ -429,6 +429,16 @@ VT_HIDDEN void vt_sig_check(vt_g *g);
 /* G_WAITING -> runnable.  next: run it next on p (a wake-up by a running
  * G: ping-pong stays on one P); else FIFO (timer batches keep order). */
 VT_HIDDEN void vt_ready(vt_g *g, vt_p *p, bool next);
+/* A list of runnable Gs linked through schedlink, in readying order: what
+ * a poller collects for the M that polled to run itself (Go's gList). */
+typedef struct vt_glist {
+    vt_g *head, *tail;
+    int n;
+} vt_glist;
+/* G_WAITING -> runnable like vt_ready, but appended to *l instead of a
+ * run queue, and nobody is woken: the caller runs or injects the list
+ * (vt_inject).  A real-time G still goes through ready_rt. */
+VT_HIDDEN void vt_ready_to(vt_g *g, vt_glist *l);
 VT_HIDDEN void vt_rearm_watcher(int64_t when);
 VT_HIDDEN void vt_park_self(vt_g *g);     /* g is G_WAITING: switch away */
 VT_HIDDEN void vt_wakep(void);
@@ -461,11 +471,16 @@ VT_HIDDEN int vt_timers_run(vt_p *on, vt_p *runner, int64_t now);
 
 /* parklot.c */
 VT_HIDDEN void vt_waiter_interrupt(vt_g *g);
+/* vt_unpark_all for a caller without a G (the poller on g0): readied Gs
+ * go to *out (vt_ready_to); futex waiters are woken as usual. */
+VT_HIDDEN unsigned vt_unpark_all_to(const void *addr, vt_glist *out);
 
 /* netpoll.c */
 VT_HIDDEN bool vt_netpoll_has_waiters(void);
-VT_HIDDEN int vt_netpoll(int64_t deadline);
-VT_HIDDEN bool vt_netpoll_block(int64_t deadline);
+/* Readied Gs are appended to *out when out is given (on g0: the M runs
+ * them itself), else queued globally with a wake-up each (sysmon). */
+VT_HIDDEN int vt_netpoll(int64_t deadline, vt_glist *out);
+VT_HIDDEN bool vt_netpoll_block(int64_t deadline, vt_glist *out);
 VT_HIDDEN void vt_netpoll_break(void);
 VT_HIDDEN int64_t vt_netpoll_last(void);
 VT_HIDDEN bool vt_netpoll_blocked(void);

@@ -401,6 +401,7 @@ static void execute(vt_m *m, vt_g *g)
 /* ----------------------------------------------------------- M control */
 
 static void m_loop(void *arg);
+static vt_g *inject(vt_p *p, vt_glist *l);
 static void *mstart(void *arg);
 
 static void spawn_m(vt_m *m);
@@ -654,8 +655,10 @@ static void stopm(vt_m *m, int64_t deadline)
 
 /* An M without a P sleeps; the first such M watches the earliest timer,
  * but only while an idle P exists to run it (busy Ps run their own).
- * When Gs wait for descriptors, one idle M sleeps in epoll_wait instead. */
-static void idle(vt_m *m)
+ * When Gs wait for descriptors, one idle M sleeps in epoll_wait instead,
+ * and runs what it readies itself (inject).  Returns a G to run, with a
+ * P acquired, or NULL (the caller looks again, with or without a P). */
+static vt_g *idle(vt_m *m)
 {
     int64_t dl = INT64_MAX;
     if (ld_acquire(&vt_sched.npidle) > 0) {
@@ -666,24 +669,37 @@ static void idle(vt_m *m)
             vt_lock_release(&vt_sched.lock);
             if (p) {
                 acquirep(m, p);
-                return;
+                return NULL;
             }
             dl = INT64_MAX;
         }
     }
-    if (vt_netpoll_block(dl)) {
-        /* Readied Gs are on the global queue: run them if a P is free. */
+    vt_glist ready = {0};
+    if (vt_netpoll_block(dl, &ready)) {
         vt_lock_acquire(&vt_sched.lock);
-        vt_p *p = ld_relaxed(&vt_sched.runq_size) ||
+        vt_p *p = ready.n || ld_relaxed(&vt_sched.runq_size) ||
                           vt_sched_next_timer() <= vt_now()
                       ? pidleget()
                       : NULL;
+        if (!p) {
+            /* Every P is busy: they find these on the global queue. */
+            for (vt_g *g = ready.head; g;) {
+                vt_g *next = g->schedlink;
+                globrunqput_locked(g);
+                g = next;
+            }
+            ready.n = 0;
+        }
         vt_lock_release(&vt_sched.lock);
-        if (p)
+        if (p) {
             acquirep(m, p);
-        return;
+            if (ready.n)
+                return inject(p, &ready);
+        }
+        return NULL;
     }
     stopm(m, dl);
+    return NULL;
 }
 
 static void resetspinning(vt_m *m)
@@ -707,7 +723,9 @@ static vt_g *findrunnable(vt_m *m)
     for (;;) {
         vt_p *p = m->p;
         if (!p) {
-            idle(m);
+            vt_g *g = idle(m);
+            if (g)
+                return g;
             continue;
         }
         run_all_timers(p, vt_now());
@@ -719,11 +737,14 @@ static vt_g *findrunnable(vt_m *m)
             g = globrunqget(p, 0);
         if (g)
             return g;
-        /* Descriptors that became ready (their Gs go to the global
-         * queue), before taking work from other Ps. */
-        if (vt_netpoll_has_waiters() && !vt_netpoll_blocked() &&
-            vt_netpoll(0) > 0 && (g = globrunqget(p, 0)))
-            return g;
+        /* Descriptors that became ready, before taking work from other
+         * Ps: this M runs the first G it readied. */
+        if (vt_netpoll_has_waiters() && !vt_netpoll_blocked()) {
+            vt_glist ready = {0};
+            vt_netpoll(0, &ready);
+            if (ready.n)
+                return inject(p, &ready);
+        }
         int busy = vt_sched.nprocs - ld_acquire(&vt_sched.npidle);
         if (m->spinning || 2 * ld_acquire(&vt_sched.nmspinning) < busy) {
             if (!m->spinning) {
@@ -781,7 +802,8 @@ static vt_g *findrunnable(vt_m *m)
                 continue;
             }
         }
-        idle(m);
+        if ((g = idle(m)))
+            return g;
     }
 }
 
@@ -1069,6 +1091,56 @@ static void ready_rt(vt_g *g, vt_p *p)
     globrunqput_rt(g);
     vt_wakep();
     preempt_for_rt(prio);
+}
+
+void vt_ready_to(vt_g *g, vt_glist *l)
+{
+    int exp = G_WAITING;
+    if (unlikely(!cas(&g->status, &exp, G_RUNNABLE)))
+        vt_fatal("readying G %llu that is not waiting (state %d)",
+                 (unsigned long long)g->id, exp);
+    VT_PROBE1(unpark, g->id);
+    if (unlikely(ld_relaxed(&g->rt_prio) > 0)) {
+        ready_rt(g, NULL);
+        return;
+    }
+    g->schedlink = NULL;
+    if (l->tail)
+        l->tail->schedlink = g;
+    else
+        l->head = g;
+    l->tail = g;
+    l->n++;
+}
+
+/* On g0 of m, holding p: the Gs a poll of this M readied.  The first runs
+ * next here; as many of the rest as there are idle Ps go to the global
+ * queue with an M started for each (they run in parallel at once); the
+ * others queue on p, where spinning Ms may steal them (Go's
+ * injectglist). */
+static vt_g *inject(vt_p *p, vt_glist *l)
+{
+    vt_g *first = l->head;
+    vt_g *g = first ? first->schedlink : NULL;
+    int idle = ld_acquire(&vt_sched.npidle);
+    int started = 0;
+    if (g && idle > 0) {
+        vt_lock_acquire(&vt_sched.lock);
+        for (; g && started < idle; started++) {
+            vt_g *next = g->schedlink;
+            globrunqput_locked(g);
+            g = next;
+        }
+        vt_lock_release(&vt_sched.lock);
+        for (int i = 0; i < started; i++)
+            startm(NULL, false);
+    }
+    for (; g;) {
+        vt_g *next = g->schedlink;
+        runqput(p, g, false);
+        g = next;
+    }
+    return first;
 }
 
 void vt_ready(vt_g *g, vt_p *p, bool next)

@@ -50,7 +50,8 @@ static bool m_sleeping(vt_m *m)
     if (m->statfd < 0) {
         char path[64];
         snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)m->tid);
-        m->statfd = (int)vt_sys3(SYS_open, path, O_RDONLY | O_CLOEXEC, 0);
+        m->statfd = vt_fd_hide(
+            (int)vt_sys3(SYS_open, path, O_RDONLY | O_CLOEXEC, 0));
         if (m->statfd < 0)
             return true; /* cannot tell: trust the CPU clock */
     }
@@ -75,7 +76,7 @@ static void sweep_retired(void)
     for (vt_m *m = ld_acquire((vt_m *_Atomic *)&vt_sched.allm); m;
          m = m->allnext)
         if (ld_acquire(&m->dead) && m->statfd >= 0) {
-            vt_sys1(SYS_close, m->statfd);
+            vt_fd_unhide_close(m->statfd);
             m->statfd = -1;
         }
 }
@@ -282,7 +283,7 @@ static void *sysmon_main(void *arg)
         /* Nobody polled descriptors for 1 ms (every P busy): readied Gs then
          * queue globally, and the 1 ms preemption slice lets them run. */
         if (vt_netpoll_has_waiters() && !vt_netpoll_blocked() &&
-            now - vt_netpoll_last() > 1000000 && vt_netpoll(0) > 0)
+            now - vt_netpoll_last() > 1000000 && vt_netpoll(0, NULL) > 0)
             acted = true;
         if (trace_ns && now - last_trace >= trace_ns) {
             schedtrace(now, start);
