@@ -136,6 +136,10 @@
     X(int, select, (int, fd_set *, fd_set *, fd_set *, struct timeval *))     \
     X(int, epoll_wait, (int, struct epoll_event *, int, int))                 \
     X(int, close, (int))                                                      \
+    X(int, fclose, (FILE *))                                                  \
+    X(int, pclose, (FILE *))                                                  \
+    X(FILE *, freopen, (const char *, const char *, FILE *))                  \
+    X(FILE *, freopen64, (const char *, const char *, FILE *))                \
     X(pid_t, wait4, (pid_t, int *, int, struct rusage *))                     \
     X(int, fcntl, (int, int, ...))                                            \
     X(ssize_t, msgrcv, (int, void *, size_t, long, int))                      \

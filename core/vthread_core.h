@@ -373,6 +373,16 @@ VT_HIDDEN void vt_fd_alias_put(int alias);
  * registration; Gs waiting on it move to an alias (above).  Caller may be
  * a non-G. */
 VT_HIDDEN void vt_fd_close(int fd);
+/* vt_fd_close for every descriptor in [first, last] the netpoller knows
+ * (close_range, closefrom).  Caller may be a non-G. */
+VT_HIDDEN void vt_fd_close_range(unsigned first, unsigned last);
+/* The runtime's own descriptors (netpoll.c): vt_fd_hide moves fd up out
+ * of the program's numbers and records it; the program's close family
+ * must treat a recorded one as not open.  Any caller. */
+VT_HIDDEN int vt_fd_hide(int fd);
+VT_HIDDEN void vt_fd_unhide_close(int fd);
+VT_HIDDEN bool vt_fd_is_internal(int fd);
+VT_HIDDEN int vt_fd_internal_list(int *out, int max);
 
 /* After a dlopen: gives every existing G the initial TLS image of modules
  * that were loaded into static TLS, which glibc only does for its own

@@ -32,6 +32,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
@@ -852,11 +853,104 @@ PL_PUBLIC int close(int fd)
 {
     if (!pl_on())
         return vt_real.close(fd);
+    if (__builtin_expect(vt_fd_is_internal(fd), 0)) {
+        errno = EBADF; /* not one of the program's: as if never opened */
+        return -1;
+    }
     vt_fd_close(fd);
     if (!vt_self())
         return vt_real.close(fd);
     pl_testcancel();
     return (int)ret_errno(SYS(SYS_close, fd, 0, 0));
+}
+
+/* Closes that glibc makes inside itself, out of our sight: the stdio ones
+ * (fclose, pclose, freopen close the stream's descriptor with an internal
+ * call), and the ranged ones.  The netpoller must forget the descriptor
+ * first, or a new file that gets its number would be taken for registered
+ * and its waiters never woken. */
+static void forget_stream(FILE *f)
+{
+    int fd = f ? fileno(f) : -1;
+    if (fd >= 0 && pl_on())
+        vt_fd_close(fd);
+    if (!vt_real.fclose)
+        vt_real_init(); /* an earlier constructor's stdio */
+}
+
+PL_PUBLIC int fclose(FILE *f)
+{
+    forget_stream(f);
+    return vt_real.fclose(f);
+}
+
+PL_PUBLIC int pclose(FILE *f)
+{
+    forget_stream(f);
+    return vt_real.pclose(f);
+}
+
+PL_PUBLIC FILE *freopen(const char *path, const char *mode, FILE *f)
+{
+    forget_stream(f);
+    return vt_real.freopen(path, mode, f);
+}
+
+PL_PUBLIC FILE *freopen64(const char *path, const char *mode, FILE *f)
+{
+    forget_stream(f);
+    return vt_real.freopen64(path, mode, f);
+}
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+static int cmp_int(const void *a, const void *b)
+{
+    return *(const int *)a - *(const int *)b;
+}
+
+/* close_range over [first, last] around the runtime's own descriptors,
+ * which the program does not know it has (vt_fd_hide). */
+static long close_range_around(unsigned first, unsigned last, int flags)
+{
+    int own[64];
+    int n = pl_on() ? vt_fd_internal_list(own, 64) : 0;
+    qsort(own, (size_t)n, sizeof own[0], cmp_int);
+    unsigned lo = first;
+    for (int i = 0; i < n; i++) {
+        unsigned f = (unsigned)own[i]; /* <= INT_MAX: f + 1 cannot wrap */
+        if (f < lo || f > last)
+            continue;
+        if (f > lo) {
+            long r = SYS(SYS_close_range, lo, f - 1, flags);
+            if (r != 0)
+                return r;
+        }
+        lo = f + 1;
+    }
+    return lo <= last ? SYS(SYS_close_range, lo, last, flags) : 0;
+}
+
+PL_PUBLIC int close_range(unsigned first, unsigned last, int flags)
+{
+    if (pl_on() && first <= last && !(flags & CLOSE_RANGE_CLOEXEC))
+        vt_fd_close_range(first, last);
+    return (int)ret_errno(close_range_around(first, last, flags));
+}
+
+PL_PUBLIC void closefrom(int lowfd)
+{
+    unsigned first = lowfd < 0 ? 0 : (unsigned)lowfd;
+    if (pl_on())
+        vt_fd_close_range(first, ~0U);
+    if (close_range_around(first, ~0U, 0) == 0)
+        return;
+    /* a kernel without close_range: one by one, as glibc falls back to */
+    for (int fd = (int)first; fd < 65536; fd++)
+        if (!pl_on() || !vt_fd_is_internal(fd))
+            SYS(SYS_close, fd, 0, 0);
 }
 
 PL_PUBLIC int dup2(int old, int newfd)

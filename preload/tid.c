@@ -535,6 +535,15 @@ PL_PUBLIC long syscall(long nr, ...)
             break;
         case SYS_kill:
             return kill((pid_t)a, (int)b);
+        /* the netpoller must see descriptors go (io.c) */
+        case SYS_close:
+            return close((int)a);
+        case SYS_close_range:
+            return close_range((unsigned)a, (unsigned)b, (int)c);
+        case SYS_dup2:
+            return dup2((int)a, (int)b);
+        case SYS_dup3:
+            return dup3((int)a, (int)b, (int)c);
         case SYS_pidfd_send_signal:
             return pidfd_send_signal((int)a, (int)b, (siginfo_t *)c,
                                      (unsigned)d);

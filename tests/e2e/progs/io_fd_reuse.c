@@ -1,0 +1,157 @@
+/*
+ * io_fd_reuse: a descriptor a thread has waited on is closed by a path the
+ * program does not call close() for -- fclose() of an fdopen()ed stream,
+ * pclose(), freopen(), close_range(), closefrom(), syscall(SYS_close) --
+ * and its number is reused at once by a new pipe or socket.  A thread then
+ * blocked reading the new descriptor must be woken by data written to it,
+ * and SO_RCVTIMEO on a socket that reuses a pipe's number must time out.
+ * Finally the program closes every descriptor from 3 up, as daemons do:
+ * exactly its own are closed (the output compares the count and the next
+ * open()'s number with the native run), and threads still block and wake
+ * on new pipes afterwards.
+ * (glibc closes the stdio descriptors internally; a runtime that keeps a
+ * per-number registration must still notice.)
+ */
+#include "e2e.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+
+static int rfd;
+
+static void *reader(void *arg)
+{
+    (void)arg;
+    char c = 0;
+    ssize_t n = read(rfd, &c, 1);
+    return (void *)(intptr_t)(n == 1 ? c : -1);
+}
+
+/* A reader blocks on p[0] until we write: the descriptor is now known to
+ * whatever waits for descriptors. */
+static void wait_once(int p[2], char c)
+{
+    pthread_t t;
+    rfd = p[0];
+    CHECK_OK(pthread_create(&t, NULL, reader, NULL));
+    sleep_ms(20);
+    write_all(p[1], &c, 1);
+    void *r;
+    CHECK_OK(pthread_join(t, &r));
+    CHECK_EQ((intptr_t)r, c);
+}
+
+/* After the old descriptor went: a new pipe takes the same number (the
+ * lowest free), and a reader blocked on it is woken by a write. */
+static void reuse(int old, const char *how)
+{
+    int q[2];
+    CHECK_SYS(pipe(q));
+    if (q[0] != old)
+        FAIL("%s: new pipe got %d, not the reused %d", how, q[0], old);
+    wait_once(q, 'y');
+    close(q[0]);
+    close(q[1]);
+    printf("%s: woken on the reused descriptor\n", how);
+}
+
+enum { FCLOSE, FREOPEN, CLOSE_RANGE, CLOSEFROM, SYSCALL_CLOSE, NWAYS };
+static const char *const names[] = {"fclose", "freopen", "close_range",
+                                    "closefrom", "syscall(SYS_close)"};
+
+int main(int argc, char **argv)
+{
+    E2E_INIT(argv[0]);
+    (void)argc;
+    for (int how = 0; how < NWAYS; how++) {
+        int p[2];
+        CHECK_SYS(pipe(p));
+        wait_once(p, 'x');
+        int old = p[0];
+        CHECK_SYS(close(p[1]));
+        switch (how) {
+        case FCLOSE: {
+            FILE *f = fdopen(old, "r");
+            CHECK(f != NULL);
+            CHECK_EQ(fclose(f), 0);
+            break;
+        }
+        case FREOPEN: {
+            FILE *f = fdopen(old, "r");
+            CHECK(f != NULL);
+            /* freopen closes the old descriptor, then opens anew (the
+             * number may come back for /dev/null: use it elsewhere) */
+            f = freopen("/dev/null", "r", f);
+            CHECK(f != NULL);
+            int nfd = fileno(f);
+            int spare = dup(nfd);
+            CHECK(spare >= 0);
+            fclose(f);
+            if (nfd != old) {
+                close(spare);
+                break;
+            }
+            close(spare);
+            break;
+        }
+        case CLOSE_RANGE:
+            CHECK_SYS(close_range((unsigned)old, (unsigned)old, 0));
+            break;
+        case CLOSEFROM:
+            closefrom(old);
+            break;
+        case SYSCALL_CLOSE:
+            CHECK_SYS(syscall(SYS_close, old));
+            break;
+        }
+        reuse(old, names[how]);
+    }
+
+    /* A pipe's number reused by a socket with a receive timeout: the
+     * blocking recv must honour SO_RCVTIMEO (EAGAIN after ~100 ms). */
+    int p[2];
+    CHECK_SYS(pipe(p));
+    wait_once(p, 'z');
+    int old = p[0];
+    close(p[1]);
+    FILE *f = fdopen(old, "r");
+    CHECK(f != NULL);
+    fclose(f);
+    int sv[2];
+    CHECK_SYS(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    CHECK_EQ(sv[0], old);
+    struct timeval tv = {0, 100000};
+    CHECK_SYS(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv));
+    char c;
+    int64_t t0 = now_ns();
+    ssize_t n = read(sv[0], &c, 1);
+    CHECK_EQ(n, -1);
+    CHECK(errno == EAGAIN || errno == EWOULDBLOCK);
+    CHECK_ELAPSED(t0, 100, 20);
+    printf("SO_RCVTIMEO on a reused number: timed out\n");
+    close(sv[0]);
+    close(sv[1]);
+
+    /* Open a few, then close everything from 3 up one by one. */
+    int a = open("/dev/null", O_RDONLY), b = dup(a);
+    CHECK(a >= 0 && b >= 0);
+    printf("next descriptors: %d %d\n", a, b);
+    int closed = 0;
+    for (int fd = 3; fd < 1024; fd++)
+        closed += close(fd) == 0;
+    printf("closed %d descriptors from 3 up\n", closed);
+    int q[2];
+    CHECK_SYS(pipe(q));
+    printf("pipe after that: %d %d\n", q[0], q[1]);
+    wait_once(q, 'w');
+    close(q[0]);
+    close(q[1]);
+    closefrom(3);
+    CHECK_SYS(pipe(q));
+    wait_once(q, 'v');
+    printf("threads still wait on pipes after closefrom(3)\n");
+    return 0;
+}
