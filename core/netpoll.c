@@ -72,6 +72,11 @@ struct pd {
     _Atomic int moved_to;
     _Atomic uint32_t moved_seq;
     _Atomic int alias_refs;       /* this fd is an alias: users left */
+    /* seq + 1 once getsockopt said ENOTSOCK for this sequence: a pipe or
+     * tty does not become a socket until its number is closed (and every
+     * close path bumps the sequence), so its waits skip the socket
+     * timeout query (vt_fd_not_socket). */
+    _Atomic uint32_t notsock_seq;
 };
 
 static inline uint32_t pd_seq(struct pd *pd)
@@ -87,7 +92,7 @@ static _Atomic int epfd = -1;
 static int breakfd = -1;
 static _Atomic int waiters;       /* Gs parked in vt_wait_fd */
 static _Atomic int blocked;       /* an M is blocked in epoll_wait */
-static _Atomic int64_t last_poll;
+static _Atomic uint64_t polls;     /* polls made: sysmon sees progress */
 
 /* ------------------------------------------------ the runtime's own fds
  *
@@ -355,6 +360,19 @@ void vt_fd_alias_put(int alias)
     vt_sys1(SYS_close, alias);
 }
 
+bool vt_fd_not_socket(int fd)
+{
+    struct pd *pd = pd_get(fd);
+    return pd && ld_acquire(&pd->notsock_seq) == pd_seq(pd) + 1;
+}
+
+void vt_fd_mark_not_socket(int fd)
+{
+    struct pd *pd = pd_get(fd);
+    if (pd)
+        st_release(&pd->notsock_seq, pd_seq(pd) + 1);
+}
+
 bool vt_netpoll_has_waiters(void) { return ld_acquire(&waiters) > 0; }
 
 /* Polls once; deadline 0 = do not block, else block until then (absolute
@@ -383,7 +401,7 @@ int vt_netpoll(int64_t deadline, vt_glist *out)
         long ms = !tsp ? -1 : ts.tv_sec * 1000 + (ts.tv_nsec + 999999) / 1000000;
         n = vt_sys6(SYS_epoll_pwait, e, (long)evs, 128, ms, 0, 8);
     }
-    st_release(&last_poll, vt_now());
+    st_relaxed(&polls, ld_relaxed(&polls) + 1); /* any change will do */
     int ready = 0;
     for (long i = 0; i < n; i++) {
         uint64_t d = evs[i].data.u64;
@@ -441,7 +459,7 @@ void vt_netpoll_break(void)
     }
 }
 
-int64_t vt_netpoll_last(void) { return ld_acquire(&last_poll); }
+uint64_t vt_netpoll_count(void) { return ld_relaxed(&polls); }
 bool vt_netpoll_blocked(void) { return ld_acquire(&blocked); }
 
 /* Fork child: the epoll instance is shared with the parent; make a new one

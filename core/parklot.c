@@ -283,7 +283,7 @@ int vt_park(const void *addr, bool (*validate)(void *ctx),
     w->result = VT_PARK_WOKEN;
     w->interruptible = (flags & VT_PARK_INTERRUPTIBLE) != 0;
     w->prio = ld_relaxed(&g->rt_prio);
-    g->wait_since = vt_now();
+    g->wait_since = vt_now_coarse(); /* for tracebacks only */
     /* seq_cst: against vt_signal_notify (below) */
     atomic_store_explicit(&g->status, G_WAITING, memory_order_seq_cst);
     enqueue(b, w);

@@ -482,7 +482,7 @@ VT_HIDDEN bool vt_netpoll_has_waiters(void);
 VT_HIDDEN int vt_netpoll(int64_t deadline, vt_glist *out);
 VT_HIDDEN bool vt_netpoll_block(int64_t deadline, vt_glist *out);
 VT_HIDDEN void vt_netpoll_break(void);
-VT_HIDDEN int64_t vt_netpoll_last(void);
+VT_HIDDEN uint64_t vt_netpoll_count(void); /* changes with every poll */
 VT_HIDDEN bool vt_netpoll_blocked(void);
 VT_HIDDEN void vt_netpoll_fork_child(void);
 

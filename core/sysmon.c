@@ -237,6 +237,8 @@ static void *sysmon_main(void *arg)
     int64_t delay = 20000;
     int quiet = 0;
     int64_t start = vt_now(), last_trace = start;
+    uint64_t polls_seen = 0;   /* vt_netpoll_count when it last changed */
+    int64_t polled_at = start; /* and when sysmon saw that */
     int64_t trace_ns = (int64_t)vt_cfg.schedtrace_ms * 1000000;
     for (;;) {
         int w = ld_acquire(&vt_sched.sysmon_wake);
@@ -282,8 +284,13 @@ static void *sysmon_main(void *arg)
             vt_wakep();
         /* Nobody polled descriptors for 1 ms (every P busy): readied Gs then
          * queue globally, and the 1 ms preemption slice lets them run. */
+        uint64_t polls = vt_netpoll_count();
+        if (polls != polls_seen) {
+            polls_seen = polls;
+            polled_at = now;
+        }
         if (vt_netpoll_has_waiters() && !vt_netpoll_blocked() &&
-            now - vt_netpoll_last() > 1000000 && vt_netpoll(0, NULL) > 0)
+            now - polled_at > 1000000 && vt_netpoll(0, NULL) > 0)
             acted = true;
         if (trace_ns && now - last_trace >= trace_ns) {
             schedtrace(now, start);

@@ -163,7 +163,7 @@ static const char *state_name(int s)
  * or NULL. */
 void vt_traceback_dump(const char *why, vt_g *self, void *uc)
 {
-    int64_t now = vt_now();
+    int64_t now = vt_now_coarse(); /* the clock of wait_since */
     outf("vthread: traceback (%s): %lld live threads, %d OS threads\n", why,
          (long long)ld_relaxed(&vt_sched.live), vt_sched.mcount);
     int shown = 0;
@@ -179,7 +179,8 @@ void vt_traceback_dump(const char *why, vt_g *self, void *uc)
         const char *why = g->wait_reason;
         if (st == G_WAITING && g->wait_since)
             outf("\nG%llu [%s, %.3f s, on %p]:\n", (unsigned long long)g->id,
-                 why ? why : "waiting", (now - g->wait_since) / 1e9,
+                 why ? why : "waiting",
+                 now > g->wait_since ? (now - g->wait_since) / 1e9 : 0.0,
                  (void *)ld_relaxed(&g->waiter.addr));
         else if (st == G_RUNNING && g->m)
             outf("\nG%llu [running on M%d]:\n", (unsigned long long)g->id,

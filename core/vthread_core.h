@@ -53,6 +53,7 @@ VT_HIDDEN bool vt_runtime_active(void);
 
 /* Monotonic clock in ns (vDSO; no syscall on x86_64).  Any context. */
 VT_HIDDEN int64_t vt_now(void);
+VT_HIDDEN int64_t vt_now_coarse(void); /* tick resolution, cheaper */
 
 /* ---------------------------------------------------------------- threads */
 
@@ -379,6 +380,10 @@ VT_HIDDEN void vt_fd_close_range(unsigned first, unsigned last);
 /* The runtime's own descriptors (netpoll.c): vt_fd_hide moves fd up out
  * of the program's numbers and records it; the program's close family
  * must treat a recorded one as not open.  Any caller. */
+/* What the waits of a descriptor learned: it is not a socket (until its
+ * number is closed).  Any caller. */
+VT_HIDDEN bool vt_fd_not_socket(int fd);
+VT_HIDDEN void vt_fd_mark_not_socket(int fd);
 VT_HIDDEN int vt_fd_hide(int fd);
 VT_HIDDEN void vt_fd_unhide_close(int fd);
 VT_HIDDEN bool vt_fd_is_internal(int fd);

@@ -115,7 +115,12 @@ static int64_t sock_deadline(int fd, int opt)
 {
     struct timeval tv;
     socklen_t len = sizeof tv;
-    if (sys6(SYS_getsockopt, fd, SOL_SOCKET, opt, (long)&tv, (long)&len, 0) != 0)
+    if (vt_fd_not_socket(fd))
+        return 0;
+    long r = sys6(SYS_getsockopt, fd, SOL_SOCKET, opt, (long)&tv, (long)&len, 0);
+    if (r == -ENOTSOCK)
+        vt_fd_mark_not_socket(fd);
+    if (r != 0)
         return 0;
     if (tv.tv_sec == 0 && tv.tv_usec == 0)
         return 0;
