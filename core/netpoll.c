@@ -210,6 +210,12 @@ static int ensure_epoll(void)
     return e;
 }
 
+/* At start-up, while the process has one thread: moving the runtime's
+ * descriptors up grows the kernel's descriptor table past its first 64
+ * slots, and in a multi-threaded process that waits for an RCU grace
+ * period (milliseconds, on whichever G first waits for a descriptor). */
+void vt_netpoll_init(void) { ensure_epoll(); }
+
 /* Registers fd once (per sequence).  Returns 0 or a positive errno:
  * EPERM means the file cannot be polled (regular file, directory). */
 static int ensure_registered(int fd, struct pd *pd)

@@ -458,6 +458,7 @@ VT_HIDDEN void *vt_tls_creator_pd(void);
 
 /* stack.c */
 VT_HIDDEN void vt_stack_init(void);
+VT_HIDDEN void vt_stack_fork_child(void);
 VT_HIDDEN int vt_unit_alloc(size_t stack_size, size_t guard, vt_g **out);
 VT_HIDDEN int vt_unit_on_user_stack(void *addr, size_t size, vt_g **out);
 VT_HIDDEN void vt_unit_destroy(vt_g *g);
@@ -476,6 +477,7 @@ VT_HIDDEN void vt_waiter_interrupt(vt_g *g);
 VT_HIDDEN unsigned vt_unpark_all_to(const void *addr, vt_glist *out);
 
 /* netpoll.c */
+VT_HIDDEN void vt_netpoll_init(void); /* vt_start, single-threaded */
 VT_HIDDEN bool vt_netpoll_has_waiters(void);
 /* Readied Gs are appended to *out when out is given (on g0: the M runs
  * them itself), else queued globally with a wake-up each (sysmon). */

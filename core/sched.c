@@ -2081,6 +2081,7 @@ static void fork_child(void)
     seed_tids();
     vt_netpoll_fork_child();
     vt_preempt_fork_child();
+    vt_stack_fork_child();
     st_relaxed(&vt_sched.poll_until, INT64_MAX);
 
     /* This thread is the only M. */
@@ -2140,6 +2141,7 @@ void vt_start(void)
         return;
     }
     vt_runtime_init();
+    vt_netpoll_init();
     seed_tids();
     uint64_t k0 = 0;
     vt_sys4(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &k0, 8);
