@@ -72,11 +72,13 @@ struct pd {
     _Atomic int moved_to;
     _Atomic uint32_t moved_seq;
     _Atomic int alias_refs;       /* this fd is an alias: users left */
-    /* seq + 1 once getsockopt said ENOTSOCK for this sequence: a pipe or
-     * tty does not become a socket until its number is closed (and every
-     * close path bumps the sequence), so its waits skip the socket
-     * timeout query (vt_fd_not_socket). */
-    _Atomic uint32_t notsock_seq;
+    /* What the waits learned about the open file behind the number, so
+     * that the next waits need not ask again (vt_fd_prop_get): per
+     * VT_FD_PROP, (sequence << 32 | generation << 1 | value), 0 = not
+     * known.  Valid while the number is not closed (every close path
+     * bumps the sequence) and the program changed no descriptor's flags
+     * or socket timeouts (vt_fd_props_changed bumps the generation). */
+    _Atomic uint64_t prop[VT_FD_NPROPS];
 };
 
 static inline uint32_t pd_seq(struct pd *pd)
@@ -163,6 +165,19 @@ int vt_fd_internal_list(int *out, int max)
             out[n++] = v - 1;
     }
     return n;
+}
+
+/* The pd of fd if its chunk exists, without allocating: for paths that
+ * only act on what a wait registered (close, the remembered properties).
+ * They may run inside a malloc's own initialisation (jemalloc closes a
+ * descriptor with syscall(SYS_close) holding its init lock), where
+ * calloc would deadlock. */
+static struct pd *pd_peek(int fd)
+{
+    if (fd < 0 || fd >= CHUNK * MAXCHUNKS)
+        return NULL;
+    struct pd *c = ld_acquire(&chunks[fd / CHUNK]);
+    return c ? &c[fd % CHUNK] : NULL;
 }
 
 static struct pd *pd_get(int fd)
@@ -303,7 +318,7 @@ int vt_wait_fd(int *fdp, short events, int64_t deadline)
 
 void vt_fd_close(int fd)
 {
-    struct pd *pd = pd_get(fd);
+    struct pd *pd = pd_peek(fd);
     if (!pd || (ld_acquire(&pd->reg_seq) == 0 &&
                 (uint32_t)ld_acquire(&pd->st) == 0))
         return;
@@ -359,24 +374,43 @@ void vt_fd_close_range(unsigned first, unsigned last)
 
 void vt_fd_alias_put(int alias)
 {
-    struct pd *pd = pd_get(alias);
+    struct pd *pd = pd_peek(alias);
     if (!pd || xsub(&pd->alias_refs, 1) != 1)
         return;
     vt_fd_close(alias);
     vt_sys1(SYS_close, alias);
 }
 
-bool vt_fd_not_socket(int fd)
+/* Generation of descriptor properties: 31 bits, never 0. */
+static _Atomic uint32_t props_gen = 1;
+
+void vt_fd_props_changed(void)
 {
-    struct pd *pd = pd_get(fd);
-    return pd && ld_acquire(&pd->notsock_seq) == pd_seq(pd) + 1;
+    uint32_t g = xadd(&props_gen, 1) + 1;
+    if ((g & 0x7fffffff) == 0)
+        xadd(&props_gen, 1);
 }
 
-void vt_fd_mark_not_socket(int fd)
+static inline uint64_t prop_key(struct pd *pd)
 {
-    struct pd *pd = pd_get(fd);
+    return (uint64_t)pd_seq(pd) << 32 |
+           (uint64_t)(ld_acquire(&props_gen) & 0x7fffffff) << 1;
+}
+
+int vt_fd_prop_get(int fd, int prop)
+{
+    struct pd *pd = pd_peek(fd);
+    if (!pd)
+        return -1;
+    uint64_t v = ld_acquire(&pd->prop[prop]);
+    return v && (v & ~(uint64_t)1) == prop_key(pd) ? (int)(v & 1) : -1;
+}
+
+void vt_fd_prop_set(int fd, int prop, int value)
+{
+    struct pd *pd = pd_peek(fd); /* known only for descriptors waited on */
     if (pd)
-        st_release(&pd->notsock_seq, pd_seq(pd) + 1);
+        st_release(&pd->prop[prop], prop_key(pd) | (value != 0));
 }
 
 bool vt_netpoll_has_waiters(void) { return ld_acquire(&waiters) > 0; }
@@ -416,7 +450,7 @@ int vt_netpoll(int64_t deadline, vt_glist *out)
             vt_sys3(SYS_read, breakfd, &v, sizeof v);
             continue;
         }
-        struct pd *pd = pd_get((int)(uint32_t)d);
+        struct pd *pd = pd_peek((int)(uint32_t)d);
         if (!pd || pd_seq(pd) != (uint32_t)(d >> 32))
             continue; /* stale: the fd was closed since */
         uint32_t ev = evs[i].events;

@@ -142,6 +142,7 @@
     X(FILE *, freopen64, (const char *, const char *, FILE *))                \
     X(pid_t, wait4, (pid_t, int *, int, struct rusage *))                     \
     X(int, fcntl, (int, int, ...))                                            \
+    X(int, ioctl, (int, unsigned long, ...))                                  \
     X(ssize_t, msgrcv, (int, void *, size_t, long, int))                      \
     X(int, msgsnd, (int, const void *, size_t, int))                          \
     X(int, semtimedop, (int, struct sembuf *, size_t,                         \

@@ -1130,33 +1130,24 @@ void vt_ready_to(vt_g *g, vt_glist *l)
     l->n++;
 }
 
-/* On g0 of m, holding p: the Gs a poll of this M readied.  The first runs
- * next here; as many of the rest as there are idle Ps go to the global
- * queue with an M started for each (they run in parallel at once); the
- * others queue on p, where spinning Ms may steal them (Go's
- * injectglist). */
+/* On g0, holding p: the Gs a poll of this M readied.  The first runs
+ * next here; the rest queue on p, and one spinning M is woken to steal
+ * them if a P is idle (it wakes another in turn if it finds work:
+ * resetspinning).  Unlike Go's injectglist, no M is started per G: that
+ * made extra OS threads while the idle Ms were still on their way back
+ * to the idle list. */
 static vt_g *inject(vt_p *p, vt_glist *l)
 {
     vt_g *first = l->head;
-    vt_g *g = first ? first->schedlink : NULL;
-    int idle = ld_acquire(&vt_sched.npidle);
-    int started = 0;
-    if (g && idle > 0) {
-        vt_lock_acquire(&vt_sched.lock);
-        for (; g && started < idle; started++) {
-            vt_g *next = g->schedlink;
-            globrunqput_locked(g);
-            g = next;
-        }
-        vt_lock_release(&vt_sched.lock);
-        for (int i = 0; i < started; i++)
-            startm(NULL, false);
-    }
+    vt_g *g = first->schedlink;
+    if (!g)
+        return first;
     for (; g;) {
         vt_g *next = g->schedlink;
         runqput(p, g, false);
         g = next;
     }
+    vt_wakep();
     return first;
 }
 

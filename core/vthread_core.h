@@ -380,10 +380,18 @@ VT_HIDDEN void vt_fd_close_range(unsigned first, unsigned last);
 /* The runtime's own descriptors (netpoll.c): vt_fd_hide moves fd up out
  * of the program's numbers and records it; the program's close family
  * must treat a recorded one as not open.  Any caller. */
-/* What the waits of a descriptor learned: it is not a socket (until its
- * number is closed).  Any caller. */
-VT_HIDDEN bool vt_fd_not_socket(int fd);
-VT_HIDDEN void vt_fd_mark_not_socket(int fd);
+/* What the waits of a descriptor learned about its open file, so that
+ * later waits skip the system calls that asked (netpoll.c, struct pd):
+ * whether the program made it non-blocking, whether it has socket
+ * receive / send timeouts (0 also for "not a socket").  vt_fd_prop_get
+ * gives -1 when not known: after a close of the number, or after
+ * vt_fd_props_changed, which the program's F_SETFL, FIONBIO and timeout
+ * setsockopt calls must call.  A change made by another process sharing
+ * the open file is not seen (docs/compatibility.md).  Any caller. */
+enum { VT_FD_NONBLOCK, VT_FD_RCVTIMEO, VT_FD_SNDTIMEO, VT_FD_NPROPS };
+VT_HIDDEN int vt_fd_prop_get(int fd, int prop);
+VT_HIDDEN void vt_fd_prop_set(int fd, int prop, int value);
+VT_HIDDEN void vt_fd_props_changed(void);
 VT_HIDDEN int vt_fd_hide(int fd);
 VT_HIDDEN void vt_fd_unhide_close(int fd);
 VT_HIDDEN bool vt_fd_is_internal(int fd);

@@ -40,6 +40,7 @@
 #include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/select.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -104,10 +105,19 @@ static void fdref_done(struct fdref *f)
 #define FD_FOLLOW(name, fd0)                                                  \
     struct fdref name __attribute__((cleanup(fdref_done))) = {(fd0), (fd0)}
 
+/* Whether the program made fd non-blocking: asked once per open file
+ * and remembered (vt_fd_prop_get) until the number is closed or the
+ * program changes some descriptor's flags. */
 static bool user_nonblocking(int fd)
 {
+    int c = vt_fd_prop_get(fd, VT_FD_NONBLOCK);
+    if (c >= 0)
+        return c;
     long fl = SYS(SYS_fcntl, fd, F_GETFL, 0);
-    return fl >= 0 && (fl & O_NONBLOCK);
+    if (fl < 0)
+        return false;
+    vt_fd_prop_set(fd, VT_FD_NONBLOCK, (fl & O_NONBLOCK) != 0);
+    return (fl & O_NONBLOCK) != 0;
 }
 
 /* SO_RCVTIMEO / SO_SNDTIMEO as an absolute deadline (0: none). */
@@ -115,11 +125,12 @@ static int64_t sock_deadline(int fd, int opt)
 {
     struct timeval tv;
     socklen_t len = sizeof tv;
-    if (vt_fd_not_socket(fd))
-        return 0;
+    int prop = opt == SO_RCVTIMEO ? VT_FD_RCVTIMEO : VT_FD_SNDTIMEO;
+    if (vt_fd_prop_get(fd, prop) == 0)
+        return 0; /* known: no timeout, or not a socket */
     long r = sys6(SYS_getsockopt, fd, SOL_SOCKET, opt, (long)&tv, (long)&len, 0);
-    if (r == -ENOTSOCK)
-        vt_fd_mark_not_socket(fd);
+    if (r == -ENOTSOCK || (r == 0 && tv.tv_sec == 0 && tv.tv_usec == 0))
+        vt_fd_prop_set(fd, prop, 0);
     if (r != 0)
         return 0;
     if (tv.tv_sec == 0 && tv.tv_usec == 0)
@@ -797,6 +808,8 @@ PL_PUBLIC int fcntl(int fd, int cmd, ...)
     va_start(ap, cmd);
     long arg = va_arg(ap, long);
     va_end(ap);
+    if (cmd == F_SETFL)
+        vt_fd_props_changed(); /* O_NONBLOCK may change: user_nonblocking */
     if ((cmd != F_SETLKW && cmd != F_OFD_SETLKW) || !parkable())
         return vt_real.fcntl(fd, cmd, arg);
     pl_testcancel();
@@ -807,6 +820,32 @@ PL_PUBLIC int fcntl(int fd, int cmd, ...)
 }
 PL_ALIAS(fcntl, fcntl64);
 PL_ALIAS(fcntl, __fcntl);
+
+/* ioctl(FIONBIO) sets O_NONBLOCK too. */
+PL_PUBLIC int ioctl(int fd, unsigned long req, ...)
+{
+    va_list ap;
+    va_start(ap, req);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    if (req == FIONBIO)
+        vt_fd_props_changed();
+    if (!vt_real.ioctl)
+        vt_real_init(); /* an earlier constructor's ioctl (isatty) */
+    return vt_real.ioctl(fd, req, arg);
+}
+
+/* Socket timeouts are remembered by waits too (sock_deadline). */
+PL_PUBLIC int setsockopt(int fd, int level, int opt, const void *val,
+                         socklen_t len)
+{
+    if (level == SOL_SOCKET &&
+        (opt == SO_RCVTIMEO || opt == SO_SNDTIMEO || opt == 66 /* _NEW */ ||
+         opt == 67))
+        vt_fd_props_changed();
+    return (int)ret_errno(
+        sys6(SYS_setsockopt, fd, level, opt, (long)val, (long)len, 0));
+}
 
 /* System V message queues and semaphores wait without limit unless
  * IPC_NOWAIT: the pessimistic path too. */

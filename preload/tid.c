@@ -535,6 +535,12 @@ PL_PUBLIC long syscall(long nr, ...)
             break;
         case SYS_kill:
             return kill((pid_t)a, (int)b);
+        /* descriptor flags and socket timeouts the waits remember */
+        case SYS_fcntl:
+        case SYS_ioctl:
+        case SYS_setsockopt:
+            vt_fd_props_changed();
+            break;
         /* the netpoller must see descriptors go (io.c) */
         case SYS_close:
             return close((int)a);

@@ -5,6 +5,10 @@
  * and its number is reused at once by a new pipe or socket.  A thread then
  * blocked reading the new descriptor must be woken by data written to it,
  * and SO_RCVTIMEO on a socket that reuses a pipe's number must time out.
+ * Flags changed between waits are honoured: O_NONBLOCK set with fcntl or
+ * ioctl(FIONBIO), on the descriptor or on a dup of it, makes read() fail
+ * with EAGAIN at once; cleared, read() blocks again; SO_RCVTIMEO set after
+ * blocking receives applies to the next one.
  * Finally the program closes every descriptor from 3 up, as daemons do:
  * exactly its own are closed (the output compares the count and the next
  * open()'s number with the native run), and threads still block and wake
@@ -16,6 +20,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -134,6 +139,40 @@ int main(int argc, char **argv)
     printf("SO_RCVTIMEO on a reused number: timed out\n");
     close(sv[0]);
     close(sv[1]);
+
+    /* Flags changed between waits. */
+    {
+        int q[2];
+        CHECK_SYS(pipe(q));
+        wait_once(q, 'a');
+        char c;
+        CHECK_SYS(fcntl(q[0], F_SETFL, O_NONBLOCK));
+        CHECK_ERRNO(read(q[0], &c, 1), EAGAIN);
+        CHECK_SYS(fcntl(q[0], F_SETFL, 0));
+        wait_once(q, 'b');
+        int on = 1, d = dup(q[0]);
+        CHECK_SYS(ioctl(d, FIONBIO, &on)); /* through another number */
+        CHECK_ERRNO(read(q[0], &c, 1), EAGAIN);
+        on = 0;
+        CHECK_SYS(ioctl(q[0], FIONBIO, &on));
+        wait_once(q, 'c');
+        close(d);
+        close(q[0]);
+        close(q[1]);
+        printf("O_NONBLOCK changes between waits are seen\n");
+
+        int sp[2];
+        CHECK_SYS(socketpair(AF_UNIX, SOCK_STREAM, 0, sp));
+        wait_once(sp, 'd'); /* a blocking receive with no timeout */
+        struct timeval tmo = {0, 50000};
+        CHECK_SYS(setsockopt(sp[0], SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof tmo));
+        int64_t t1 = now_ns();
+        CHECK_ERRNO(read(sp[0], &c, 1), EAGAIN);
+        CHECK_ELAPSED(t1, 50, 10);
+        close(sp[0]);
+        close(sp[1]);
+        printf("SO_RCVTIMEO set after waits applies\n");
+    }
 
     /* Open a few, then close everything from 3 up one by one. */
     int a = open("/dev/null", O_RDONLY), b = dup(a);
