@@ -165,12 +165,13 @@ static inline long arg_long(int argc, char **argv, int idx, long def)
 
 /*
  * Value of a numeric field of /proc/self/status ("VmRSS:" in kB, "Threads:"),
- * or -1 if unavailable.  Uses only open/read-level stdio, which any
+ * or -1 if unavailable; proc_status_field() reads another status file
+ * (e.g. "/proc/1234/status").  Uses only open/read-level stdio, which any
  * pthread replacement must support.
  */
-static inline long status_field(const char *field)
+static inline long proc_status_field(const char *path, const char *field)
 {
-    FILE *f = fopen("/proc/self/status", "re");
+    FILE *f = fopen(path, "re");
     if (!f)
         return -1;
     char line[256];
@@ -184,6 +185,11 @@ static inline long status_field(const char *field)
     }
     fclose(f);
     return v;
+}
+
+static inline long status_field(const char *field)
+{
+    return proc_status_field("/proc/self/status", field);
 }
 
 /* ------------------------------------------------------------ start gate */

@@ -14,6 +14,10 @@
  *                         created (the creation cost; includes thread start)
  *   create_ns_per_thread  time of the pthread_create loop alone / created
  *   rss_kib_per_thread    (VmRSS while all blocked - VmRSS before) / created
+ *   pt_kib_per_thread     (VmPTE while all blocked - VmPTE before) / created:
+ *                         the page tables the threads' memory costs the
+ *                         kernel, which VmRSS does not count
+ *   mem_kib_per_thread    rss_kib_per_thread + pt_kib_per_thread
  *   os_threads            "Threads:" of /proc/self/status while all blocked
  *   created               threads actually created
  * If pthread_create fails with EAGAIN (or ENOMEM) the program stops creating,
@@ -56,6 +60,7 @@ int main(int argc, char **argv)
     target = n;
 
     long rss0 = status_field("VmRSS:");
+    long pt0 = status_field("VmPTE:");
     long created = 0;
     const char *stopped = NULL;
 
@@ -78,6 +83,7 @@ int main(int argc, char **argv)
     int64_t t2 = now_ns();
 
     long rss1 = status_field("VmRSS:");
+    long pt1 = status_field("VmPTE:");
     long os_threads = status_field("Threads:");
 
     PCHECK(pthread_mutex_lock(&mu));
@@ -99,9 +105,14 @@ int main(int argc, char **argv)
     json_dbl("ns_per_thread", (double)(t2 - t0) / per);
     json_dbl("create_ns_per_thread", (double)(t1 - t0) / per);
     json_dbl("rss_kib_per_thread", (double)(rss1 - rss0) / per);
+    json_dbl("pt_kib_per_thread", (double)(pt1 - pt0) / per);
+    json_dbl("mem_kib_per_thread", (double)(rss1 - rss0 + pt1 - pt0) / per);
     json_int("rss_before_kib", rss0);
     json_int("rss_blocked_kib", rss1);
+    json_int("pte_before_kib", pt0);
+    json_int("pte_blocked_kib", pt1);
     json_int("os_threads", os_threads);
     json_dbl("release_join_ms", (double)(t3 - t2) / 1e6);
-    json_end_exit(created > 0 && passed == created && rss0 > 0 && rss1 > 0);
+    json_end_exit(created > 0 && passed == created && rss0 > 0 && rss1 > 0 &&
+                  pt0 >= 0 && pt1 >= 0);
 }

@@ -7,7 +7,9 @@
  *   - the SERVER (this process): a listening socket on an ephemeral port, an
  *     acceptor thread that accepts exactly C connections and creates one
  *     handler thread per connection (blocking read / write-back until EOF),
- *     and a sampler thread reading "Threads:" of /proc/self/status every ~1 ms;
+ *     and a sampler thread reading "Threads:" of /proc/self/status (and of
+ *     the client process's /proc/PID/status) every ~1 ms, started before the
+ *     acceptor and the client, so the connect phase is covered;
  *   - the CLIENT process: the same binary re-executed with posix_spawn as
  *     "echo_server --client PORT C M" (so it inherits the environment,
  *     including LD_PRELOAD, and runs on the same thread library), with C
@@ -22,14 +24,22 @@
  *   sends "G"; each client thread sends M messages of 64 bytes, one at a
  *   time, reading back and verifying each echo before sending the next;
  *   client -> one JSON line with its counts, the duration of that message
- *   phase, and its own peak OS threads; clients close, handlers see EOF.
+ *   phase, and its own peak OS threads (its sampler thread starts before the
+ *   first client thread, so it covers the connect phase); clients close,
+ *   handlers see EOF.
  * Counts are bounded, so both processes stop by themselves.
  *
  * Reported (by the server, one JSON line):
  *   msgs_per_s        C*M / message-phase duration (headline throughput)
+ *   us_per_msg        1e6 / msgs_per_s: microseconds per message
  *   connect_ms        spawning the client + establishing all connections
- *   peak_os_threads   max "Threads:" of the SERVER process (natively C+3)
- *   client_peak_os_threads   the same for the client process
+ *   peak_os_threads   max "Threads:" of the SERVER process over its whole
+ *                     life from before the first accept (natively C+3)
+ *   client_peak_os_threads   the same for the client process, from its
+ *                     spawn (connect phase included): the larger of what the
+ *                     client sampled itself (client_self_peak_os_threads)
+ *                     and what the server's sampler saw in
+ *                     /proc/CLIENT/status (client_ext_peak_os_threads)
  * Checks: every echo matches, the server echoed exactly C*M*64 bytes, the
  * client exited 0.
  *
@@ -63,6 +73,8 @@ static struct gate handlers_ready = GATE_INIT; /* all handlers running */
 static atomic_long bytes_echoed, msgs_ok, msgs_bad;
 static atomic_int sampler_stop;
 static atomic_long peak_threads;
+static atomic_int child_pid;            /* server: the client process, or 0 */
+static atomic_long child_peak_threads;  /* server: its peak, seen from here */
 
 /* ------------------------------------------------------------ helpers */
 
@@ -217,10 +229,18 @@ static void *client(void *arg)
 static void *sampler(void *arg)
 {
     (void)arg;
+    char path[64];
     while (!atomic_load(&sampler_stop)) {
         long t = status_field("Threads:");
         if (t > atomic_load(&peak_threads))
             atomic_store(&peak_threads, t);
+        int pid = atomic_load(&child_pid);
+        if (pid > 0) {
+            snprintf(path, sizeof path, "/proc/%d/status", pid);
+            t = proc_status_field(path, "Threads:");
+            if (t > atomic_load(&child_peak_threads))
+                atomic_store(&child_peak_threads, t);
+        }
         nanosleep(&(struct timespec){0, 1000000}, NULL);
     }
     return NULL;
@@ -348,6 +368,7 @@ int main(int argc, char **argv)
     int64_t t0 = now_ns();
     pid_t child;
     PCHECK(posix_spawn(&child, "/proc/self/exe", &fa, NULL, cargv, environ));
+    atomic_store(&child_pid, (int)child);
     PCHECK(posix_spawn_file_actions_destroy(&fa));
     close(to_child[0]);
     close(from_child[1]);
@@ -374,6 +395,9 @@ int main(int argc, char **argv)
     PCHECK(pthread_join(acc_tid, NULL));
     for (long i = 0; i < n_conns; i++)
         PCHECK(pthread_join(handler_tids[i], NULL));
+    /* The client has joined all its threads (it printed its line); stop
+     * sampling it before it is reaped and its PID can be reused. */
+    atomic_store(&child_pid, 0);
     int status = 0;
     while (waitpid(child, &status, 0) == -1)
         if (errno != EINTR)
@@ -398,11 +422,17 @@ int main(int argc, char **argv)
     json_int("msgs_per_conn", n_msgs);
     json_dbl("msgs_per_s", msgs_ns > 0 ? (double)total / (msgs_ns / 1e9) : 0);
     json_dbl("ns_per_msg", msgs_ns / (double)total);
+    json_dbl("us_per_msg", msgs_ns / 1e3 / (double)total);
     json_dbl("connect_ms", (double)(t1 - t0) / 1e6);
     json_dbl("msgs_ms", msgs_ns / 1e6);
     json_dbl("finish_ms", (double)(t3 - t2) / 1e6);
     json_int("peak_os_threads", atomic_load(&peak_threads));
-    json_int("client_peak_os_threads", (long)json_num(line, "peak_os_threads"));
+    long self_peak = (long)json_num(line, "peak_os_threads");
+    long ext_peak = atomic_load(&child_peak_threads);
+    json_int("client_peak_os_threads", self_peak > ext_peak ? self_peak
+                                                              : ext_peak);
+    json_int("client_self_peak_os_threads", self_peak);
+    json_int("client_ext_peak_os_threads", ext_peak);
     json_int("nofile_limit", nofile);
     json_int("msgs_ok", ok);
     json_int("msgs_bad", bad);

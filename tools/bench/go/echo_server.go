@@ -48,21 +48,32 @@ func raiseNofile(need uint64) uint64 {
 }
 
 // threadSampler records the peak "Threads:" every ~1 ms until stop is
-// closed; the returned channel yields the peak.
-func threadSampler(stop chan struct{}) chan int64 {
-	res := make(chan int64, 1)
+// closed; the returned channel yields the peak.  When child is not nil it
+// also samples /proc/<*child>/status (while *child > 0) and yields that
+// peak second.
+func threadSampler(stop chan struct{}, child *int64) chan [2]int64 {
+	res := make(chan [2]int64, 1)
 	peak := statusField("Threads:")
+	var childPeak int64
 	go func() {
 		tick := time.NewTicker(time.Millisecond)
 		defer tick.Stop()
 		for {
 			select {
 			case <-stop:
-				res <- peak
+				res <- [2]int64{peak, childPeak}
 				return
 			case <-tick.C:
 				if t := statusField("Threads:"); t > peak {
 					peak = t
+				}
+				if child != nil {
+					if pid := atomic.LoadInt64(child); pid > 0 {
+						t := pidStatusField(pid, "Threads:")
+						if t > childPeak {
+							childPeak = t
+						}
+					}
 				}
 			}
 		}
@@ -83,7 +94,8 @@ func echoServer(j *jsonLine, args []string) bool {
 		fail("listen: %v", err)
 	}
 	stopSampler := make(chan struct{})
-	peakCh := threadSampler(stopSampler)
+	var childPid int64
+	peakCh := threadSampler(stopSampler, &childPid)
 
 	var echoed int64
 	var handlersReady, handlersDone sync.WaitGroup
@@ -138,6 +150,7 @@ func echoServer(j *jsonLine, args []string) bool {
 	if err := cmd.Start(); err != nil {
 		fail("start client: %v", err)
 	}
+	atomic.StoreInt64(&childPid, int64(cmd.Process.Pid))
 	ctl := bufio.NewReader(fromChild)
 	line, err := ctl.ReadString('\n')
 	if err != nil {
@@ -157,10 +170,12 @@ func echoServer(j *jsonLine, args []string) bool {
 	}
 	t2 := time.Now()
 	handlersDone.Wait()
+	atomic.StoreInt64(&childPid, 0) // it is done: stop before it is reaped
 	werr := cmd.Wait()
 	t3 := time.Now()
 	close(stopSampler)
-	peak := <-peakCh
+	peaks := <-peakCh
+	peak := peaks[0]
 	ln.Close()
 
 	var res struct {
@@ -179,11 +194,18 @@ func echoServer(j *jsonLine, args []string) bool {
 	j.Int("msgs_per_conn", nm)
 	j.Dbl("msgs_per_s", float64(total)/(el/1e9))
 	j.Dbl("ns_per_msg", el/float64(total))
+	j.Dbl("us_per_msg", el/1e3/float64(total))
 	j.Dbl("connect_ms", float64(t1.Sub(t0).Nanoseconds())/1e6)
 	j.Dbl("msgs_ms", el/1e6)
 	j.Dbl("finish_ms", float64(t3.Sub(t2).Nanoseconds())/1e6)
 	j.Int("peak_os_threads", peak)
-	j.Int("client_peak_os_threads", res.Peak)
+	clientPeak := res.Peak
+	if peaks[1] > clientPeak {
+		clientPeak = peaks[1]
+	}
+	j.Int("client_peak_os_threads", clientPeak)
+	j.Int("client_self_peak_os_threads", res.Peak)
+	j.Int("client_ext_peak_os_threads", peaks[1])
 	j.Int("nofile_limit", int64(nofile))
 	j.Int("msgs_ok", res.MsgsOK)
 	j.Int("msgs_bad", res.MsgsBad)
@@ -204,7 +226,7 @@ func echoClient(j *jsonLine, args []string) bool {
 		fail("client: RLIMIT_NOFILE is %d, need %d", nofile, need)
 	}
 	stopSampler := make(chan struct{})
-	peakCh := threadSampler(stopSampler)
+	peakCh := threadSampler(stopSampler, nil)
 	var msgsOK, msgsBad int64
 	var ready, done sync.WaitGroup
 	ready.Add(int(nc))
@@ -254,7 +276,7 @@ func echoClient(j *jsonLine, args []string) bool {
 	j.Int("msgs_ok", msgsOK)
 	j.Int("msgs_bad", msgsBad)
 	j.Int("msgs_ns", el.Nanoseconds())
-	j.Int("peak_os_threads", <-peakCh)
+	j.Int("peak_os_threads", (<-peakCh)[0])
 	return msgsOK == nc*nm && msgsBad == 0
 }
 

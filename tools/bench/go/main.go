@@ -82,8 +82,15 @@ func argInt(args []string, i int, def int64) int64 {
 
 // statusField returns a numeric field of /proc/self/status ("VmRSS:" in kB,
 // "Threads:"), or -1.
-func statusField(field string) int64 {
-	f, err := os.Open("/proc/self/status")
+func statusField(field string) int64 { return statusFileField("/proc/self/status", field) }
+
+// pidStatusField is statusField for /proc/PID/status.
+func pidStatusField(pid int64, field string) int64 {
+	return statusFileField("/proc/"+strconv.FormatInt(pid, 10)+"/status", field)
+}
+
+func statusFileField(path, field string) int64 {
+	f, err := os.Open(path)
 	if err != nil {
 		return -1
 	}
