@@ -273,7 +273,19 @@ static vt_g *runqsteal(vt_p *p, vt_p *victim, bool take_next)
         if (P_STATE(s) != P_USER && P_STATE(s) != P_SYSCALL)
             return NULL;
         vt_g *g = ld_relaxed(&victim->runnext);
-        if (g && cas(&victim->runnext, &g, NULL)) {
+        if (!g)
+            return NULL;
+        /* A G that readies another and then blocks (a ping-pong) leaves
+         * it in runnext for a moment: give the owner a few us to run it
+         * before taking it, and sleep meanwhile rather than spin on the
+         * owner's cache lines (Go does the same, usleep(3)). */
+        struct timespec ts = {0, 3000};
+        vt_sys2(SYS_nanosleep, &ts, NULL);
+        s = ld_acquire(&victim->status);
+        if ((P_STATE(s) != P_USER && P_STATE(s) != P_SYSCALL) ||
+            ld_relaxed(&victim->runnext) != g)
+            return NULL;
+        if (cas(&victim->runnext, &g, NULL)) {
             xadd(&vt_stats.steals, 1);
             return g;
         }
