@@ -14,8 +14,10 @@
  *                waiter of that direction.
  *
  * An edge that arrives between the failed attempt and the park sets the
- * flag first, so validate sees it: no lost wake-up.  A flag left set by an
- * edge whose data was already consumed costs one extra attempt.
+ * flag first, so validate sees it: no lost wake-up.  A G woken by an edge
+ * clears the flag before it retries (its retry sees the data); a flag left
+ * set by an edge whose data was already consumed otherwise costs one
+ * extra attempt.
  *
  * Who polls: an M with nothing to run blocks in epoll_wait until the next
  * timer (only one M at a time; an eventfd breaks it when an earlier timer
@@ -312,6 +314,12 @@ int vt_wait_fd(int *fdp, short events, int64_t deadline)
     case VT_PARK_INTERRUPTED:
         return EINTR;
     default:
+        /* Woken by an edge: the caller retries its call now, which sees
+         * everything that edge (and any later one) brought, so the flag
+         * is spent.  Left set it would make the next would-block attempt
+         * try a second time for nothing (two EAGAINs per message on an
+         * echo connection). */
+        st_release(c.flag, 0);
         return 0;
     }
 }
