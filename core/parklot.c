@@ -111,7 +111,7 @@ static void dequeue(struct bucket *b, struct vt_waiter *w)
 /* After dequeuing w (bucket lock released): let it run. */
 static void wake_waiter(struct vt_waiter *w, vt_p *p, bool next)
 {
-    xadd(&vt_stats.wakeups, 1);
+    vt_stat_inc(VT_ST_WAKEUPS);
     if (w->g) {
         vt_ready(w->g, p, next);
     } else {
@@ -288,7 +288,7 @@ int vt_park(const void *addr, bool (*validate)(void *ctx),
     atomic_store_explicit(&g->status, G_WAITING, memory_order_seq_cst);
     enqueue(b, w);
     vt_lock_release(&b->lock);
-    xadd(&vt_stats.parks, 1);
+    vt_stat_inc(VT_ST_PARKS);
     VT_PROBE2(park, g->id, addr);
     /* An interrupt that raced with queueing (it saw no waiter yet).  And
      * a signal notified while we were on our way here: the notifier stores
@@ -425,7 +425,7 @@ unsigned vt_unpark_all_to(const void *addr, vt_glist *out)
     while (list) {
         struct vt_waiter *next = list->next;
         if (list->g) {
-            xadd(&vt_stats.wakeups, 1);
+            vt_stat_inc(VT_ST_WAKEUPS);
             vt_ready_to(list->g, out);
         } else {
             wake_waiter(list, NULL, false);

@@ -332,6 +332,18 @@ struct vt_stats {
     _Atomic int64_t peak_live;
 };
 
+/* The counters bumped on every park, wake-up, creation and exit, kept per
+ * M (sharded by M id) so that Ms do not fight over one cache line; summed
+ * into vt_stats when printed (vt_stats_fold). */
+enum { VT_ST_PARKS, VT_ST_WAKEUPS, VT_ST_GS_CREATED, VT_ST_GS_EXITED,
+       VT_ST_UNITS_REUSED, VT_ST_STEALS, VT_ST_N };
+#define VT_STAT_SHARDS 16
+struct vt_stat_shard {
+    _Alignas(64) _Atomic uint64_t c[VT_ST_N];
+};
+VT_HIDDEN extern struct vt_stat_shard vt_stat_shards[VT_STAT_SHARDS];
+VT_HIDDEN void vt_stats_fold(void);
+
 struct vt_sched {
     _Atomic int started;     /* 0 no, 1 starting, 2 running */
     vt_lock lock;            /* guards: global runq, pidle, midle, counts */
@@ -355,9 +367,14 @@ struct vt_sched {
     vt_g *gfree;             /* global cache of free default-size units */
     vt_g *graveyard;         /* exited detached Gs to destroy when off CPU */
     int ngfree;
-    _Atomic int64_t live;    /* Gs that have not exited */
-    _Atomic uint64_t next_id;
+    /* Written by every creation and exit: on a line of their own, away
+     * from the run queue and idle counts every switch reads. */
+    _Alignas(64) _Atomic int64_t live; /* Gs that have not exited */
+    /* Written by creators only (an exit writes live): a thread creating
+     * in a loop keeps this line. */
+    _Alignas(64) _Atomic uint64_t next_id;
     _Atomic int next_tid;
+    _Alignas(64) char pad_after_ids;
 
     _Atomic int64_t poll_until; /* deadline of the M blocked in epoll */
 
@@ -540,6 +557,18 @@ static inline int64_t vt_cpu_clock_ns(clockid_t c)
 static inline vt_g *vt_tp_g(void)
 {
     return (vt_g *)vt_arch_tp_load(PD_VTHREAD_G);
+}
+
+/* One more of counter i, on the shard of the M running the caller (shard
+ * 0 for g0, sysmon and foreign threads).  Relaxed and unlocked: a shard
+ * is written by one M at a time, except in the rare moment a G moves. */
+static inline void vt_stat_inc(int i)
+{
+    vt_g *g = vt_tp_g();
+    vt_m *m = g ? g->m : NULL;
+    _Atomic uint64_t *c =
+        &vt_stat_shards[m ? (unsigned)m->id % VT_STAT_SHARDS : 0].c[i];
+    st_relaxed(c, ld_relaxed(c) + 1);
 }
 
 #ifdef VT_DEBUG

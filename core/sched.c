@@ -41,6 +41,24 @@
 
 struct vt_sched vt_sched;
 struct vt_stats vt_stats;
+struct vt_stat_shard vt_stat_shards[VT_STAT_SHARDS];
+
+void vt_stats_fold(void)
+{
+    _Atomic uint64_t *to[VT_ST_N] = {
+        [VT_ST_PARKS] = &vt_stats.parks,
+        [VT_ST_WAKEUPS] = &vt_stats.wakeups,
+        [VT_ST_GS_CREATED] = &vt_stats.gs_created,
+        [VT_ST_GS_EXITED] = &vt_stats.gs_exited,
+        [VT_ST_UNITS_REUSED] = &vt_stats.units_reused,
+        [VT_ST_STEALS] = &vt_stats.steals};
+    for (int i = 0; i < VT_ST_N; i++) {
+        uint64_t sum = 0;
+        for (int s = 0; s < VT_STAT_SHARDS; s++)
+            sum += ld_relaxed(&vt_stat_shards[s].c[i]);
+        st_relaxed(to[i], sum);
+    }
+}
 struct vt_hooks vt_hooks_set;
 
 VT_HIDDEN void vt_tls_run_dtors(void);
@@ -286,12 +304,12 @@ static vt_g *runqsteal(vt_p *p, vt_p *victim, bool take_next)
             ld_relaxed(&victim->runnext) != g)
             return NULL;
         if (cas(&victim->runnext, &g, NULL)) {
-            xadd(&vt_stats.steals, 1);
+            vt_stat_inc(VT_ST_STEALS);
             return g;
         }
         return NULL;
     }
-    xadd(&vt_stats.steals, 1);
+    vt_stat_inc(VT_ST_STEALS);
     VT_PROBE3(steal, p->id, victim->id, n);
     for (uint32_t i = 0; i + 1 < n; i++)
         vt_runq_put(&p->runq, batch[i]); /* p's ring is empty: room */
@@ -1488,7 +1506,7 @@ static vt_g *sized_get(size_t stack_size, size_t guard)
     vt_lock_release(&vt_sched.glock);
     if (g) {
         wait_off_cpu(g);
-        xadd(&vt_stats.units_reused, 1);
+        vt_stat_inc(VT_ST_UNITS_REUSED);
     }
     return g;
 }
@@ -1589,7 +1607,7 @@ static vt_g *unit_get(vt_p *p)
     }
     if (g) {
         wait_off_cpu(g);
-        xadd(&vt_stats.units_reused, 1);
+        vt_stat_inc(VT_ST_UNITS_REUSED);
     }
     return g;
 }
@@ -1597,17 +1615,22 @@ static vt_g *unit_get(vt_p *p)
 /* Clears a G for a new life, keeping its memory and identity fields. */
 static void g_reset(vt_g *g)
 {
-    vt_g keep = *g;
+    /* only the memory fields survive (not a copy of the whole G) */
+    void *pd = g->pd, *map = g->map;
+    char *stack_lo = g->stack_lo, *stack_hi = g->stack_hi;
+    size_t map_size = g->map_size, guard = g->guard,
+           stack_size = g->stack_size;
+    int kind = g->kind, tid = g->tid;
     memset(g, 0, offsetof(vt_g, ext) + VT_G_EXT_SIZE); /* nlocks too */
-    g->pd = keep.pd;
-    g->kind = keep.kind;
-    g->map = keep.map;
-    g->map_size = keep.map_size;
-    g->guard = keep.guard;
-    g->stack_lo = keep.stack_lo;
-    g->stack_hi = keep.stack_hi;
-    g->stack_size = keep.stack_size;
-    g->tid = keep.tid;
+    g->pd = pd;
+    g->kind = kind;
+    g->map = map;
+    g->map_size = map_size;
+    g->guard = guard;
+    g->stack_lo = stack_lo;
+    g->stack_hi = stack_hi;
+    g->stack_size = stack_size;
+    g->tid = tid;
 }
 
 /* ------------------------------------------------------------- spawning */
@@ -1733,7 +1756,7 @@ int vt_spawn(vt_g **out, void *(*fn)(void *), void *arg,
     int64_t peak = ld_relaxed(&vt_stats.peak_live);
     while (live > peak && !cas(&vt_stats.peak_live, &peak, live))
         ;
-    xadd(&vt_stats.gs_created, 1);
+    vt_stat_inc(VT_ST_GS_CREATED);
     VT_PROBE2(g_create, g->id, self ? self->id : 0);
     *out = g; /* before it can run, exit and be freed */
     if (m) {
@@ -1759,7 +1782,7 @@ void vt_exit(void *retval)
         vt_hooks_set.on_exit(g);
     g = vt_tp_g();
     g->retval = retval;
-    xadd(&vt_stats.gs_exited, 1);
+    vt_stat_inc(VT_ST_GS_EXITED);
     VT_PROBE1(g_exit, g->id);
     if (xsub(&vt_sched.live, 1) == 1) {
         /* The last thread: the process ends as under NPTL. */
@@ -2204,7 +2227,7 @@ void vt_start(void)
     allg_add(g);
     st_relaxed(&vt_sched.live, 1);
     st_relaxed(&vt_stats.peak_live, 1);
-    xadd(&vt_stats.gs_created, 1);
+    vt_stat_inc(VT_ST_GS_CREATED);
 
     acquirep(m0, vt_sched.allp[0]);
     vt_lock_acquire(&vt_sched.lock);

@@ -329,6 +329,7 @@ void vt_sysmon_start(void)
 
 void vt_stats_print(void)
 {
+    vt_stats_fold();
     char buf[1024];
     int n = snprintf(
         buf, sizeof buf,
