@@ -116,6 +116,19 @@ static bool run_late_timers(int64_t now)
     return any;
 }
 
+/* Some runnable G waits for a P (global queue or any P's). */
+static bool gs_queued(void)
+{
+    if (ld_relaxed(&vt_sched.runq_size))
+        return true;
+    for (int i = 0; i < vt_sched.nprocs; i++) {
+        vt_p *p = vt_sched.allp[i];
+        if (vt_runq_len(&p->runq) || ld_relaxed(&p->runnext))
+            return true;
+    }
+    return false;
+}
+
 static bool retake(int64_t now)
 {
     bool acted = false;
@@ -194,7 +207,10 @@ static bool retake(int64_t now)
         p->sm_when = 0;
         VT_PROBE2(retake, p->id, st == P_SYSCALL ? 0 : hog ? 2 : 1);
         vt_handoffp(p);
-        acted = true;
+        /* A P taken from a blocked M hints at more blocking to come:
+         * tick fast again.  A hog's is routine time slicing. */
+        if (!hog)
+            acted = true;
     }
     return acted;
 }
@@ -304,9 +320,13 @@ static void *sysmon_main(void *arg)
             if (delay > 10000000)
                 delay = 10000000;
         }
-        /* Cap the tick while some P runs user code: blocking we cannot
-         * see must be noticed within about a millisecond. */
-        if (!all_idle && delay > 1000000)
+        /* Cap the tick while some P runs user code and Gs wait for one:
+         * blocking we cannot see must be noticed within about a
+         * millisecond, since it holds them up.  With nothing queued a P
+         * stuck in the kernel delays nobody, and the tick backs off to
+         * 10 ms as Go's does: each tick on a busy machine costs sysmon a
+         * context switch and preempts a running M for it. */
+        if (!all_idle && delay > 1000000 && gs_queued())
             delay = 1000000;
     }
     return arg;
