@@ -9,7 +9,7 @@
  *   VTHREAD_MAX_THREADS=N    cap on OS threads (Ms), default 10000
  *   VTHREAD_DEBUG=LIST       comma list: stats, schedtrace=MS
  *   VTHREAD_DISABLE=1        pass everything through to glibc
- *   VTHREAD_PREEMPT_SIGNAL=N signal used to preempt Gs running > 10 ms
+ *   VTHREAD_PREEMPT_SIGNAL=N signal used to preempt Gs running > 3 ms
  *                            while others wait; 0 turns preemption off;
  *                            default SIGURG (23)
  *   VTHREAD_TRACEBACK=WHEN   none, crash, sigquit or all: dump every G
