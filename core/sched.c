@@ -1140,7 +1140,9 @@ static void ready_rt(vt_g *g, vt_p *p)
     preempt_for_rt(prio);
 }
 
-void vt_ready_to(vt_g *g, vt_glist *l)
+/* G_WAITING -> G_RUNNABLE for vt_ready and vt_ready_to; a real-time G
+ * is queued by ready_rt at once (false: nothing left for the caller). */
+static bool make_runnable(vt_g *g, vt_p *p)
 {
     int exp = G_WAITING;
     if (unlikely(!cas(&g->status, &exp, G_RUNNABLE)))
@@ -1148,9 +1150,16 @@ void vt_ready_to(vt_g *g, vt_glist *l)
                  (unsigned long long)g->id, exp);
     VT_PROBE1(unpark, g->id);
     if (unlikely(ld_relaxed(&g->rt_prio) > 0)) {
-        ready_rt(g, NULL);
-        return;
+        ready_rt(g, p); /* vt_g_set_rt_prio */
+        return false;
     }
+    return true;
+}
+
+void vt_ready_to(vt_g *g, vt_glist *l)
+{
+    if (!make_runnable(g, NULL))
+        return;
     g->schedlink = NULL;
     if (l->tail)
         l->tail->schedlink = g;
@@ -1183,15 +1192,8 @@ static vt_g *inject(vt_p *p, vt_glist *l)
 
 void vt_ready(vt_g *g, vt_p *p, bool next)
 {
-    int exp = G_WAITING;
-    if (unlikely(!cas(&g->status, &exp, G_RUNNABLE)))
-        vt_fatal("readying G %llu that is not waiting (state %d)",
-                 (unsigned long long)g->id, exp);
-    VT_PROBE1(unpark, g->id);
-    if (unlikely(ld_relaxed(&g->rt_prio) > 0)) {
-        ready_rt(g, p); /* vt_g_set_rt_prio */
+    if (!make_runnable(g, p))
         return;
-    }
     if (p)
         runqput(p, g, next);
     else
