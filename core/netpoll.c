@@ -405,20 +405,25 @@ static inline uint64_t prop_key(struct pd *pd)
            (uint64_t)(ld_acquire(&props_gen) & 0x7fffffff) << 1;
 }
 
-int vt_fd_prop_get(int fd, int prop)
-{
-    struct pd *pd = pd_peek(fd);
-    if (!pd)
-        return -1;
-    uint64_t v = ld_acquire(&pd->prop[prop]);
-    return v && (v & ~(uint64_t)1) == prop_key(pd) ? (int)(v & 1) : -1;
-}
-
-void vt_fd_prop_set(int fd, int prop, int value)
+int vt_fd_prop_get(int fd, int prop, uint64_t *key)
 {
     struct pd *pd = pd_peek(fd); /* known only for descriptors waited on */
-    if (pd)
-        st_release(&pd->prop[prop], prop_key(pd) | (value != 0));
+    *key = 0;
+    if (!pd)
+        return -1;
+    /* The key is taken before the caller asks the kernel: an answer that
+     * a concurrent change (or close) made stale is stored under a key
+     * that change has already retired. */
+    *key = prop_key(pd);
+    uint64_t v = ld_acquire(&pd->prop[prop]);
+    return v && (v & ~(uint64_t)1) == *key ? (int)(v & 1) : -1;
+}
+
+void vt_fd_prop_set(int fd, int prop, uint64_t key, int value)
+{
+    struct pd *pd = pd_peek(fd);
+    if (pd && key)
+        st_release(&pd->prop[prop], key | (value != 0));
 }
 
 bool vt_netpoll_has_waiters(void) { return ld_acquire(&waiters) > 0; }

@@ -389,8 +389,9 @@ VT_HIDDEN void vt_fd_close_range(unsigned first, unsigned last);
  * setsockopt calls must call.  A change made by another process sharing
  * the open file is not seen (docs/compatibility.md).  Any caller. */
 enum { VT_FD_NONBLOCK, VT_FD_RCVTIMEO, VT_FD_SNDTIMEO, VT_FD_NPROPS };
-VT_HIDDEN int vt_fd_prop_get(int fd, int prop);
-VT_HIDDEN void vt_fd_prop_set(int fd, int prop, int value);
+VT_HIDDEN int vt_fd_prop_get(int fd, int prop, uint64_t *key);
+/* key: from the vt_fd_prop_get made before asking the kernel. */
+VT_HIDDEN void vt_fd_prop_set(int fd, int prop, uint64_t key, int value);
 VT_HIDDEN void vt_fd_props_changed(void);
 VT_HIDDEN int vt_fd_hide(int fd);
 VT_HIDDEN void vt_fd_unhide_close(int fd);

@@ -110,13 +110,14 @@ static void fdref_done(struct fdref *f)
  * program changes some descriptor's flags. */
 static bool user_nonblocking(int fd)
 {
-    int c = vt_fd_prop_get(fd, VT_FD_NONBLOCK);
+    uint64_t key;
+    int c = vt_fd_prop_get(fd, VT_FD_NONBLOCK, &key);
     if (c >= 0)
         return c;
     long fl = SYS(SYS_fcntl, fd, F_GETFL, 0);
     if (fl < 0)
         return false;
-    vt_fd_prop_set(fd, VT_FD_NONBLOCK, (fl & O_NONBLOCK) != 0);
+    vt_fd_prop_set(fd, VT_FD_NONBLOCK, key, (fl & O_NONBLOCK) != 0);
     return (fl & O_NONBLOCK) != 0;
 }
 
@@ -126,11 +127,12 @@ static int64_t sock_deadline(int fd, int opt)
     struct timeval tv;
     socklen_t len = sizeof tv;
     int prop = opt == SO_RCVTIMEO ? VT_FD_RCVTIMEO : VT_FD_SNDTIMEO;
-    if (vt_fd_prop_get(fd, prop) == 0)
+    uint64_t key;
+    if (vt_fd_prop_get(fd, prop, &key) == 0)
         return 0; /* known: no timeout, or not a socket */
     long r = sys6(SYS_getsockopt, fd, SOL_SOCKET, opt, (long)&tv, (long)&len, 0);
     if (r == -ENOTSOCK || (r == 0 && tv.tv_sec == 0 && tv.tv_usec == 0))
-        vt_fd_prop_set(fd, prop, 0);
+        vt_fd_prop_set(fd, prop, key, 0);
     if (r != 0)
         return 0;
     if (tv.tv_sec == 0 && tv.tv_usec == 0)
@@ -808,8 +810,14 @@ PL_PUBLIC int fcntl(int fd, int cmd, ...)
     va_start(ap, cmd);
     long arg = va_arg(ap, long);
     va_end(ap);
-    if (cmd == F_SETFL)
-        vt_fd_props_changed(); /* O_NONBLOCK may change: user_nonblocking */
+    if (cmd == F_SETFL) {
+        /* O_NONBLOCK may change (user_nonblocking).  After the call: a
+         * wait that read the old flags meanwhile cached them under the
+         * old generation, which this bump retires. */
+        int r = vt_real.fcntl(fd, cmd, arg);
+        vt_fd_props_changed();
+        return r;
+    }
     if ((cmd != F_SETLKW && cmd != F_OFD_SETLKW) || !parkable())
         return vt_real.fcntl(fd, cmd, arg);
     pl_testcancel();
@@ -828,23 +836,24 @@ PL_PUBLIC int ioctl(int fd, unsigned long req, ...)
     va_start(ap, req);
     void *arg = va_arg(ap, void *);
     va_end(ap);
-    if (req == FIONBIO)
-        vt_fd_props_changed();
     if (!vt_real.ioctl)
         vt_real_init(); /* an earlier constructor's ioctl (isatty) */
-    return vt_real.ioctl(fd, req, arg);
+    int r = vt_real.ioctl(fd, req, arg);
+    if (req == FIONBIO)
+        vt_fd_props_changed(); /* after the call: see fcntl */
+    return r;
 }
 
 /* Socket timeouts are remembered by waits too (sock_deadline). */
 PL_PUBLIC int setsockopt(int fd, int level, int opt, const void *val,
                          socklen_t len)
 {
+    long r = sys6(SYS_setsockopt, fd, level, opt, (long)val, (long)len, 0);
     if (level == SOL_SOCKET &&
-        (opt == SO_RCVTIMEO || opt == SO_SNDTIMEO || opt == 66 /* _NEW */ ||
-         opt == 67))
-        vt_fd_props_changed();
-    return (int)ret_errno(
-        sys6(SYS_setsockopt, fd, level, opt, (long)val, (long)len, 0));
+        (opt == SO_RCVTIMEO || opt == SO_SNDTIMEO ||
+         opt == SO_RCVTIMEO_NEW || opt == SO_SNDTIMEO_NEW))
+        vt_fd_props_changed(); /* after the call: see fcntl */
+    return (int)ret_errno(r);
 }
 
 /* System V message queues and semaphores wait without limit unless

@@ -535,12 +535,15 @@ PL_PUBLIC long syscall(long nr, ...)
             break;
         case SYS_kill:
             return kill((pid_t)a, (int)b);
-        /* descriptor flags and socket timeouts the waits remember */
+        /* descriptor flags and socket timeouts the waits remember:
+         * retired after the call (see io.c, fcntl) */
         case SYS_fcntl:
         case SYS_ioctl:
-        case SYS_setsockopt:
+        case SYS_setsockopt: {
+            long r = pl_syscall(nr, a, b, c, d, e, f);
             vt_fd_props_changed();
-            break;
+            return r;
+        }
         /* the netpoller must see descriptors go (io.c) */
         case SYS_close:
             return close((int)a);
