@@ -19,6 +19,7 @@
 #include "e2e.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -26,11 +27,17 @@
 #include <sys/time.h>
 
 static int rfd;
+static int poll_first; /* wait in poll() before reading */
 
 static void *reader(void *arg)
 {
     (void)arg;
     char c = 0;
+    if (poll_first) {
+        struct pollfd pf = {.fd = rfd, .events = POLLIN};
+        if (poll(&pf, 1, -1) != 1)
+            return (void *)(intptr_t)-1;
+    }
     ssize_t n = read(rfd, &c, 1);
     return (void *)(intptr_t)(n == 1 ? c : -1);
 }
@@ -85,22 +92,32 @@ int main(int argc, char **argv)
             break;
         }
         case FREOPEN: {
+            /* freopen closes the old descriptor inside glibc and opens
+             * the new file at the lowest free number: the same one.  The
+             * new file is a new pipe's read end (through /proc), so the
+             * reader blocked on that number must be woken by its writer;
+             * nothing but freopen ever closes the old number here.  (A
+             * pipe opened by path refuses RWF_NOWAIT, so read() would
+             * block plainly; poll() waits through the netpoller.) */
+            int q[2];
+            CHECK_SYS(pipe(q));
             FILE *f = fdopen(old, "r");
             CHECK(f != NULL);
-            /* freopen closes the old descriptor, then opens anew (the
-             * number may come back for /dev/null: use it elsewhere) */
-            f = freopen("/dev/null", "r", f);
+            char path[64];
+            snprintf(path, sizeof path, "/proc/self/fd/%d", q[0]);
+            f = freopen(path, "r", f);
             CHECK(f != NULL);
-            int nfd = fileno(f);
-            int spare = dup(nfd);
-            CHECK(spare >= 0);
+            if (fileno(f) != old)
+                FAIL("freopen: reopened at %d, not %d", fileno(f), old);
+            int r[2] = {old, q[1]};
+            poll_first = 1;
+            wait_once(r, 'f');
+            poll_first = 0;
             fclose(f);
-            if (nfd != old) {
-                close(spare);
-                break;
-            }
-            close(spare);
-            break;
+            close(q[0]);
+            close(q[1]);
+            printf("%s: woken on the reused descriptor\n", names[how]);
+            continue;
         }
         case CLOSE_RANGE:
             CHECK_SYS(close_range((unsigned)old, (unsigned)old, 0));
