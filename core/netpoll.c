@@ -22,12 +22,13 @@
  * Who polls: an M with nothing to run blocks in epoll_wait until the next
  * timer (only one M at a time; an eventfd breaks it when an earlier timer
  * appears); findrunnable polls without blocking before stealing; sysmon
- * polls when nobody did for 10 ms.  An M that polled (blocking or not)
+ * polls when nobody did for 1 ms.  An M that polled (blocking or not)
  * collects the Gs it readied and runs them itself, as Go's findrunnable
- * does: it takes an idle P, runs the first and queues the rest for idle
- * Ps (sched.c: inject), so a descriptor becoming ready costs one wake-up
- * (the kernel's, of the polling M), not a second one of another M.
- * sysmon's Gs go to the global queue with a wake-up each.
+ * does: it takes an idle P (if it had none), runs the first and queues
+ * the rest on that P with one spinning M woken to share them (sched.c:
+ * inject), so a descriptor becoming ready costs one wake-up (the
+ * kernel's, of the polling M), not a second one of another M.  sysmon's
+ * Gs go to the global queue with a wake-up each.
  *
  * Stale events: epoll data carries the fd and the pd's sequence number,
  * which vt_fd_close bumps; an event for an older sequence is ignored.
@@ -99,6 +100,11 @@ static _Atomic int blocked;       /* an M is blocked in epoll_wait */
 static _Atomic uint64_t polls;     /* polls made: sysmon sees progress */
 
 /* ------------------------------------------------ the runtime's own fds
+ *
+ * (At most NINTERNAL are recorded: a process with more Ms than that keeps
+ * the rest of their stat files unrecorded, so a close loop may close
+ * them; sysmon then cannot read those Ms' states and trusts their CPU
+ * clocks alone.)
  *
  * The epoll instance, its eventfd and sysmon's per-M stat files are
  * descriptors NPTL does not have.  They are moved up out of the program's
@@ -469,17 +475,11 @@ int vt_netpoll(int64_t deadline, vt_glist *out)
         uint32_t ev = evs[i].events;
         if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
             st_release(&pd->rready, 1);
-            if (out)
-                vt_unpark_all_to(&pd->rready, out);
-            else
-                vt_unpark_all(&pd->rready);
+            vt_unpark_all_to(&pd->rready, out);
         }
         if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
             st_release(&pd->wready, 1);
-            if (out)
-                vt_unpark_all_to(&pd->wready, out);
-            else
-                vt_unpark_all(&pd->wready);
+            vt_unpark_all_to(&pd->wready, out);
         }
         ready++;
     }

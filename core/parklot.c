@@ -406,13 +406,7 @@ static void wake_list(struct vt_waiter *list)
 
 unsigned vt_unpark_all(const void *addr)
 {
-    struct bucket *b = bucket_of(addr);
-    unsigned n;
-    vt_lock_acquire(&b->lock);
-    struct vt_waiter *list = take(b, addr, ~0u, &n);
-    vt_lock_release(&b->lock);
-    wake_list(list);
-    return n;
+    return vt_unpark_all_to(addr, NULL);
 }
 
 unsigned vt_unpark_all_to(const void *addr, vt_glist *out)
@@ -422,6 +416,10 @@ unsigned vt_unpark_all_to(const void *addr, vt_glist *out)
     vt_lock_acquire(&b->lock);
     struct vt_waiter *list = take(b, addr, ~0u, &n);
     vt_lock_release(&b->lock);
+    if (!out) {
+        wake_list(list);
+        return n;
+    }
     while (list) {
         struct vt_waiter *next = list->next;
         if (list->g) {

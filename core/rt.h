@@ -495,7 +495,8 @@ VT_HIDDEN int vt_timers_run(vt_p *on, vt_p *runner, int64_t now);
 /* parklot.c */
 VT_HIDDEN void vt_waiter_interrupt(vt_g *g);
 /* vt_unpark_all for a caller without a G (the poller on g0): readied Gs
- * go to *out (vt_ready_to); futex waiters are woken as usual. */
+ * go to *out (vt_ready_to); futex waiters are woken as usual.  out NULL:
+ * exactly vt_unpark_all. */
 VT_HIDDEN unsigned vt_unpark_all_to(const void *addr, vt_glist *out);
 
 /* netpoll.c */

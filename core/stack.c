@@ -28,7 +28,10 @@
  * the first frames, always written at once -- are populated with one
  * madvise(MADV_POPULATE_WRITE) instead of taking a page fault each (a
  * fault costs several us in a VM, the call about 2/3 of two).  A unit is
- * freed with its own munmap, whatever batch it came from.
+ * freed with its own munmap, whatever batch it came from.  The unused
+ * rest of a batch is address space only, except under
+ * vm.overcommit_memory=2, where MAP_NORESERVE is ignored and up to 15
+ * units beyond those in use are charged to the commit limit.
  */
 #include <errno.h>
 #include <string.h>
@@ -49,15 +52,15 @@
 #endif
 
 /* The batch units of the default size are carved from: [lo, cur) is
- * what is left, cut from the top down; unit is the size of each (guard
- * included).  Guarded by batch_lock (reset in a fork child). */
+ * what is left, cut from the top down, always a whole number of units
+ * (the default size is fixed at start-up).  Guarded by batch.lock (reset
+ * in a fork child). */
 #define BATCH 16
 static struct {
     vt_lock lock;
     char *lo, *cur;
-    size_t unit;
 } batch = {.lock = VT_LOCK_INIT};
-static bool populate_ok = true; /* MADV_POPULATE_WRITE works here */
+static _Atomic bool populate_ok = true; /* MADV_POPULATE_WRITE works */
 
 static size_t page;
 static bool have_guard_install;
@@ -121,18 +124,14 @@ static char *batch_unit(size_t bytes)
     if (bytes != batch_default_bytes())
         return NULL;
     vt_lock_acquire(&batch.lock);
-    if (batch.unit != bytes || (size_t)(batch.cur - batch.lo) < bytes) {
+    if (batch.cur == batch.lo) {
         char *m = map_units(bytes * BATCH);
         if (!m) {
             vt_lock_release(&batch.lock);
             return NULL; /* no room for a batch: try one unit alone */
         }
-        /* what was left of the old batch stays reserved: unmap it */
-        if (batch.cur > batch.lo)
-            munmap(batch.lo, (size_t)(batch.cur - batch.lo));
         batch.lo = m;
         batch.cur = m + bytes * BATCH;
-        batch.unit = bytes;
     }
     batch.cur -= bytes;
     char *u = batch.cur;
@@ -167,11 +166,12 @@ int vt_unit_alloc(size_t stack_size, size_t guard, vt_g **out)
     }
     /* Populate what carve and the TLS set-up write at once (down to the
      * stack's first frames) in one call; on failure they simply fault. */
-    if (populate_ok && size >= 4 * page) {
+    if (ld_relaxed(&populate_ok) && size >= 4 * page) {
+        /* descriptor + static TLS + vt_g + ~1 KiB of first frames */
         size_t top = round_up(vt_tls_static_size() + sizeof(vt_g) + 1024, page);
         if (vt_sys3(SYS_madvise, map + size + guard - top, top,
                     MADV_POPULATE_WRITE) == -EINVAL)
-            populate_ok = false; /* kernel < 5.14 */
+            st_relaxed(&populate_ok, false); /* kernel < 5.14 */
     }
     vt_g *g = carve(map + guard, map + size + guard);
     if (!g) {
