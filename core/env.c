@@ -7,13 +7,18 @@
  *                            default RLIMIT_STACK as glibc (2 MiB if
  *                            unlimited)
  *   VTHREAD_MAX_THREADS=N    cap on OS threads (Ms), default 10000
- *   VTHREAD_DEBUG=LIST       comma list: stats, schedtrace=MS
+ *   VTHREAD_DEBUG=LIST       comma list: stats, sched (the seeded
+ *                            scheduler's summary at exit), schedtrace=MS
  *   VTHREAD_DISABLE=1        pass everything through to glibc
  *   VTHREAD_PREEMPT_SIGNAL=N signal used to preempt Gs running > 3 ms
  *                            while others wait; 0 turns preemption off;
  *                            default SIGURG (23)
  *   VTHREAD_TRACEBACK=WHEN   none, crash, sigquit or all: dump every G
  *                            with its backtrace (core/traceback.c)
+ *   VTHREAD_SCHED=MODE       fifo (default), random:SEED or
+ *                            pct:SEED[:DEPTH[:STEPS]]: the seeded schedule
+ *                            fuzzer (core/fuzz.c, docs/fuzzing.md); makes
+ *                            VTHREAD_PROCS default to 1
  *   VTHREAD_FSBASE=MODE      auto (default), wrfsbase, or syscall: how the
  *                            thread pointer is switched (syscall forces
  *                            arch_prctl, to measure machines without
@@ -102,6 +107,8 @@ static void parse_debug(const char *s)
         size_t len = strcspn(p, ",");
         if (len == 5 && !strncmp(p, "stats", 5)) {
             vt_cfg.stats = true;
+        } else if (len == 5 && !strncmp(p, "sched", 5)) {
+            vt_cfg.sched_report = true;
         } else if (len > 11 && !strncmp(p, "schedtrace=", 11)) {
             char num[16];
             size_t n = len - 11;
@@ -121,13 +128,56 @@ static void parse_debug(const char *s)
             vt_cfg.schedtrace_ms = (int)ms;
         } else if (len > 0) {
             vt_config_error("VTHREAD_DEBUG='%s': unknown item '%.*s' "
-                            "(known: stats, schedtrace=MS)",
+                            "(known: stats, sched, schedtrace=MS)",
                             s, (int)len, p);
         }
         p += len;
         if (*p == ',')
             p++;
     }
+}
+
+/* VTHREAD_SCHED: fifo | random:SEED | pct:SEED[:DEPTH[:STEPS]]. */
+static void parse_sched(const char *s)
+{
+    vt_cfg.sched = 0;
+    if (!s || !*s || !strcmp(s, "fifo"))
+        return;
+    const char *rest;
+    if (!strncmp(s, "random:", 7)) {
+        vt_cfg.sched = 1;
+        rest = s + 7;
+    } else if (!strncmp(s, "pct:", 4)) {
+        vt_cfg.sched = 2;
+        rest = s + 4;
+    } else {
+        goto bad;
+    }
+    unsigned long long v[3] = {0, 3, 0};
+    int n = 0;
+    while (n < 3) {
+        if (!isdigit((unsigned char)*rest))
+            goto bad;
+        errno = 0;
+        char *end;
+        v[n++] = strtoull(rest, &end, 10);
+        if (errno)
+            goto bad;
+        rest = end;
+        if (*rest != ':')
+            break;
+        rest++;
+    }
+    if (*rest || (vt_cfg.sched == 1 && n != 1) || v[1] < 1 || v[1] > 16)
+        goto bad;
+    vt_cfg.sched_seed = v[0];
+    vt_cfg.pct_depth = (int)v[1];
+    vt_cfg.pct_steps = v[2];
+    return;
+bad:
+    vt_config_error("VTHREAD_SCHED='%s': expected fifo, random:SEED or "
+                    "pct:SEED[:DEPTH[:STEPS]] (SEED a number, DEPTH 1..16)",
+                    s);
 }
 
 void vt_config_load(void)
@@ -145,7 +195,11 @@ void vt_config_load(void)
         ncpu = 1;
     if (ncpu > 1024)
         ncpu = 1024;
-    vt_cfg.procs = (int)env_int("VTHREAD_PROCS", 1, 1024, ncpu);
+    parse_sched(getenv("VTHREAD_SCHED"));
+    /* A seeded schedule replays only when one P makes every decision:
+     * fuzzing runs on one P unless told otherwise. */
+    vt_cfg.procs = (int)env_int("VTHREAD_PROCS", 1, 1024,
+                                vt_cfg.sched ? 1 : ncpu);
     vt_cfg.max_ms = (int)env_int("VTHREAD_MAX_THREADS", 4, 1000000, 10000);
 
     const char *ss = getenv("VTHREAD_STACK_SIZE");

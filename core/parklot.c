@@ -63,6 +63,37 @@ static struct bucket *lock_waiter_bucket(struct vt_waiter *w)
     }
 }
 
+/* The seeded scheduler (fuzz.c) decides the wake-up order: w goes to a
+ * random place among the waiters on its address (all of priority 0: a
+ * real-time one keeps its place).  False: at the end, as usual. */
+static bool fuzz_enqueue(struct bucket *b, struct vt_waiter *w)
+{
+    const void *a = ld_relaxed(&w->addr);
+    uint64_t k = 0;
+    for (struct vt_waiter *x = b->head; x; x = x->next)
+        if (ld_relaxed(&x->addr) == a && x->prio == 0)
+            k++;
+    if (!k)
+        return false;
+    uint64_t r = vt_fuzz_below(k + 1);
+    if (r == k)
+        return false;
+    for (struct vt_waiter *x = b->head; x; x = x->next) {
+        if (ld_relaxed(&x->addr) != a || x->prio != 0 || r--)
+            continue;
+        w->next = x;
+        w->prev = x->prev;
+        if (x->prev)
+            x->prev->next = w;
+        else
+            b->head = w;
+        x->prev = w;
+        w->queued = true;
+        return true;
+    }
+    return false;
+}
+
 static void enqueue(struct bucket *b, struct vt_waiter *w)
 {
     /* A real-time waiter goes before the first waiter on its address with
@@ -84,6 +115,8 @@ static void enqueue(struct bucket *b, struct vt_waiter *w)
             return;
         }
     }
+    if (unlikely(vt_fuzz_mode) && w->prio == 0 && fuzz_enqueue(b, w))
+        return;
     w->next = NULL;
     w->prev = b->tail;
     if (b->tail)

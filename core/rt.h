@@ -170,6 +170,9 @@ struct vt_g {
      * then hands its P to this M instead of running the G itself. */
     vt_m *lockedm;
     bool rt_queued;          /* counted in rt_waiting; under sched.lock */
+    /* VTHREAD_SCHED=pct: the G's priority (higher runs first); written
+     * at creation and at a change point, read under sched.lock. */
+    uint64_t fuzz_prio;
 
     /* --- identity: immutable while the G lives */
     uint64_t id;
@@ -318,11 +321,16 @@ struct vt_config {
     size_t stack_size;       /* VTHREAD_STACK_SIZE or RLIMIT_STACK */
     int max_ms;              /* VTHREAD_MAX_THREADS */
     bool stats;              /* VTHREAD_DEBUG=stats */
+    bool sched_report;       /* VTHREAD_DEBUG=sched */
     int schedtrace_ms;       /* VTHREAD_DEBUG=schedtrace=MS */
     bool disabled;           /* VTHREAD_DISABLE=1 */
     int fsbase;              /* VTHREAD_FSBASE: 0 auto, 1 wrfsbase, 2 syscall */
     int preempt_signal;      /* VTHREAD_PREEMPT_SIGNAL; 0 = no preemption */
     int traceback;           /* VTHREAD_TRACEBACK: bit 0 crash, bit 1 sigquit */
+    int sched;               /* VTHREAD_SCHED: VT_FUZZ_* */
+    uint64_t sched_seed;     /* its SEED */
+    int pct_depth;           /* pct: DEPTH (default 3) */
+    uint64_t pct_steps;      /* pct: STEPS (0: learn as the run goes) */
 };
 
 struct vt_stats {
@@ -522,6 +530,29 @@ VT_HIDDEN void vt_traceback_init(void);
 VT_HIDDEN bool vt_traceback_on_crash(void);
 VT_HIDDEN void vt_traceback_dump(const char *why, vt_g *self, void *uc);
 VT_HIDDEN bool vt_traceback_answer(void *uc);
+
+/* fuzz.c: the seeded scheduler (VTHREAD_SCHED; docs/fuzzing.md).  With
+ * it on, every runnable G waits in the global queue (runqput), so that
+ * one list holds every choice, and vt_fuzz_pick makes it. */
+enum { VT_FUZZ_OFF = 0, VT_FUZZ_RANDOM = 1, VT_FUZZ_PCT = 2 };
+VT_HIDDEN void vt_fuzz_init(vt_g *first);  /* vt_start, one thread */
+VT_HIDDEN void vt_fuzz_g_init(vt_g *g);     /* vt_spawn, before g runs */
+/* A schedule point passed by cur: counts it (PCT lowers cur's priority
+ * at a change point).  Inside the runtime, on cur. */
+VT_HIDDEN void vt_fuzz_step(vt_g *cur);
+/* The next seeded number below n (n > 0).  Any context. */
+VT_HIDDEN uint64_t vt_fuzz_below(uint64_t n);
+/* sched.lock held: takes the G to run next out of the global queue and
+ * returns it; with cur (a G at a schedule point, not queued) it may
+ * return NULL: cur goes on.  NULL also when the queue is empty. */
+VT_HIDDEN vt_g *vt_fuzz_pick(vt_g *cur);
+/* Sysmon, every tick while every P is idle: a run in which every G
+ * waits for another for good ends with a report (random mode only). */
+VT_HIDDEN void vt_fuzz_watch(int64_t now);
+VT_HIDDEN void vt_fuzz_print(void);         /* the stats line's part */
+/* For dumps: the G g waits for (the owner of the mutex it waits on, the
+ * G it joins), or NULL.  Racy; any context. */
+VT_HIDDEN vt_g *vt_fuzz_waits_for(vt_g *g, const char **what);
 
 /* crash.c */
 VT_HIDDEN void vt_crash_init(void);

@@ -213,6 +213,13 @@ static vt_g *globrunqget(vt_p *p, int max)
 {
     if (ld_relaxed(&vt_sched.runq_size) == 0)
         return NULL;
+    if (unlikely(vt_fuzz_mode)) {
+        /* the seeded scheduler chooses, one G at a time (fuzz.c) */
+        vt_lock_acquire(&vt_sched.lock);
+        vt_g *g = vt_fuzz_pick(NULL);
+        vt_lock_release(&vt_sched.lock);
+        return g;
+    }
     vt_lock_acquire(&vt_sched.lock);
     int size = ld_relaxed(&vt_sched.runq_size);
     if (size == 0) {
@@ -251,6 +258,10 @@ static vt_g *globrunqget(vt_p *p, int max)
  * ring. */
 static void runqput(vt_p *p, vt_g *g, bool next)
 {
+    if (unlikely(vt_fuzz_mode)) {
+        globrunqput(g); /* one list for the seeded scheduler to pick from */
+        return;
+    }
     if (next) {
         g = xchg(&p->runnext, g);
         if (!g)
@@ -715,7 +726,11 @@ static vt_g *idle(vt_m *m)
         }
     }
     vt_glist ready = {0};
-    if (vt_netpoll_block(dl, &ready)) {
+    /* Fuzzing: while the P runs, descriptors are polled at its schedule
+     * points only (vt_fuzz_point_slow), so that when a G sees a readied
+     * reader depends on the program, not on this M's timing. */
+    if ((!vt_fuzz_mode || ld_acquire(&vt_sched.npidle) > 0) &&
+        vt_netpoll_block(dl, &ready)) {
         vt_lock_acquire(&vt_sched.lock);
         vt_p *p = ready.n || ld_relaxed(&vt_sched.runq_size) ||
                           vt_sched_next_timer() <= vt_now()
@@ -1269,6 +1284,48 @@ void vt_park_self(vt_g *g)
         switch_to_g0(m, g);
 }
 
+/* A schedule point with the seeded scheduler on (vthread_core.h,
+ * fuzz.c): due timers and ready descriptors first, so that the Gs they
+ * ready are among the choices at a place the program decides; then the
+ * scheduler picks who runs on.  The caller, if switched away, waits in
+ * the global queue like a yielder. */
+void vt_fuzz_point_slow(void)
+{
+    vt_g *g = vt_tp_g();
+    if (!g || g->is_g0 || g->rt_depth || g->nlocks || g->syscall_depth ||
+        g->lockedm || !vt_fuzz_mode)
+        return;
+    int saved = errno;
+    vt_m *m = vt_rt_enter(g);
+    vt_p *p = m->p;
+    vt_fuzz_step(g);
+    if (ld_relaxed(&p->timer0) != INT64_MAX)
+        vt_timers_run(p, p, vt_now());
+    if (vt_netpoll_has_waiters() && !vt_netpoll_blocked()) {
+        vt_glist l = {0};
+        vt_netpoll(0, &l);
+        for (vt_g *x = l.head; x;) {
+            vt_g *nx = x->schedlink;
+            globrunqput(x);
+            x = nx;
+        }
+    }
+    vt_lock_acquire(&vt_sched.lock);
+    vt_g *next = vt_fuzz_pick(g);
+    if (next) {
+        st_release(&g->status, G_RUNNABLE);
+        globrunqput_locked(g);
+    }
+    vt_lock_release(&vt_sched.lock);
+    if (next) {
+        st_relaxed(&g->preempt_defer, 0);
+        xadd(&p->schedtick, 1);
+        switch_g(m, g, next);
+    }
+    vt_rt_leave(g->m);
+    errno = saved;
+}
+
 /* ------------------------------------------------------------ G entry */
 
 /* Sets m's kernel mask to *set unless vthread already did (see
@@ -1759,6 +1816,8 @@ int vt_spawn(vt_g **out, void *(*fn)(void *), void *arg,
     while (live > peak && !cas(&vt_stats.peak_live, &peak, live))
         ;
     vt_stat_inc(VT_ST_GS_CREATED);
+    if (unlikely(vt_fuzz_mode))
+        vt_fuzz_g_init(g);
     VT_PROBE2(g_create, g->id, self ? self->id : 0);
     *out = g; /* before it can run, exit and be freed */
     if (m) {
@@ -1775,6 +1834,7 @@ int vt_spawn(vt_g **out, void *(*fn)(void *), void *arg,
 
 void vt_exit(void *retval)
 {
+    vt_sched_point(); /* also for a G returning from its start routine */
     vt_g *g = vt_tp_g();
     if (!g)
         vt_fatal("vt_exit called outside a G");
@@ -1888,6 +1948,11 @@ void vt_yield(void)
         vt_rt_leave(m);
         return;
     }
+    /* PCT always runs the highest priority: a G that yields in a loop,
+     * waiting for a lower one, would spin for ever.  It drops below every
+     * other instead (as at a change point). */
+    if (unlikely(vt_fuzz_mode == VT_FUZZ_PCT))
+        g->fuzz_prio = 0;
     st_release(&g->status, G_RUNNABLE);
     globrunqput(g);
     vt_park_self(g);
@@ -2156,6 +2221,8 @@ static void at_exit_stats(void)
 {
     if (vt_cfg.stats)
         vt_stats_print();
+    if (vt_cfg.stats || vt_cfg.sched_report)
+        vt_fuzz_print();
 }
 
 /* Turns the calling thread into the first G, creates the Ps, the g0 of
@@ -2227,6 +2294,7 @@ void vt_start(void)
         xadd(&vt_stats.pinned, 1);
     }
     allg_add(g);
+    vt_fuzz_init(g);
     st_relaxed(&vt_sched.live, 1);
     st_relaxed(&vt_stats.peak_live, 1);
     vt_stat_inc(VT_ST_GS_CREATED);

@@ -129,6 +129,16 @@ static bool gs_queued(void)
     return false;
 }
 
+/* The thresholds below, lengthened by the seeded scheduler (fuzz.c):
+ * each retake or preemption is a decision made by the clock, which a
+ * replay cannot repeat, so it only steps in when a G would otherwise
+ * hold everyone up for long.  Written once, before sysmon's loop. */
+static int64_t syscall_retake_ns = VT_SYSCALL_RETAKE_NS;
+static int64_t blocked_retake_ns = VT_BLOCKED_RETAKE_NS;
+static int64_t preempt_ns = VT_PREEMPT_NS;
+static int64_t preempt_global_ns = VT_PREEMPT_GLOBAL_NS;
+static int64_t unpolled_ns = 1000000;
+
 static bool retake(int64_t now)
 {
     bool acted = false;
@@ -153,8 +163,8 @@ static bool retake(int64_t now)
         int64_t age = now - p->sm_when;
         bool take = false, hog = false;
         if (st == P_SYSCALL) {
-            take = age >= VT_SYSCALL_RETAKE_NS;
-        } else if (age >= VT_BLOCKED_RETAKE_NS) {
+            take = age >= syscall_retake_ns;
+        } else if (age >= blocked_retake_ns) {
             vt_m *m = m_by_id(P_OWNER(s));
             int64_t cpu = m ? vt_cpu_clock_ns(m->cpuclock) : -1;
             if (cpu >= 0) {
@@ -173,8 +183,8 @@ static bool retake(int64_t now)
              * thread is on a CPU (never signal a sleeping one: EINTR).
              * Sooner when a G waits in the global queue (rt.h). */
             int64_t slice = ld_relaxed(&vt_sched.runq_size) > 0
-                                ? VT_PREEMPT_GLOBAL_NS
-                                : VT_PREEMPT_NS;
+                                ? preempt_global_ns
+                                : preempt_ns;
             bool waiting = !take && m && age >= slice && others_waiting(p, now);
             if (waiting && now - p->sm_preempt_when >= slice / 2 &&
                 !m_sleeping(m)) {
@@ -256,6 +266,10 @@ static void *sysmon_main(void *arg)
     uint64_t polls_seen = 0;   /* vt_netpoll_count when it last changed */
     int64_t polled_at = start; /* and when sysmon saw that */
     int64_t trace_ns = (int64_t)vt_cfg.schedtrace_ms * 1000000;
+    if (vt_fuzz_mode) {
+        syscall_retake_ns = blocked_retake_ns = 10000000;
+        preempt_ns = preempt_global_ns = unpolled_ns = 50000000;
+    }
     for (;;) {
         int w = ld_acquire(&vt_sched.sysmon_wake);
         bool all_idle = ld_acquire(&vt_sched.npidle) == vt_sched.nprocs;
@@ -264,7 +278,7 @@ static void *sysmon_main(void *arg)
             st_release(&sysmon_idle, 1);
             /* Re-check after announcing: a P may have just started. */
             if (ld_acquire(&vt_sched.npidle) == vt_sched.nprocs)
-                sleep_ns = 1000000000;
+                sleep_ns = vt_fuzz_mode ? 100000000 : 1000000000;
         } else if (trace_ns && all_idle) {
             sleep_ns = trace_ns;
         }
@@ -289,6 +303,8 @@ static void *sysmon_main(void *arg)
         if (route && vt_hooks_set.route_signals)
             vt_hooks_set.route_signals();
         int64_t now = vt_now();
+        if (unlikely(vt_fuzz_mode) && all_idle)
+            vt_fuzz_watch(now);
         bool acted = retake(now);
         if (run_late_timers(now))
             acted = true;
@@ -306,7 +322,7 @@ static void *sysmon_main(void *arg)
             polled_at = now;
         }
         if (vt_netpoll_has_waiters() && !vt_netpoll_blocked() &&
-            now - polled_at > 1000000 && vt_netpoll(0, NULL) > 0)
+            now - polled_at > unpolled_ns && vt_netpoll(0, NULL) > 0)
             acted = true;
         if (trace_ns && now - last_trace >= trace_ns) {
             schedtrace(now, start);

@@ -159,6 +159,46 @@ static const char *state_name(int s)
     }
 }
 
+/* The cycles of Gs each waiting for the next: for a mutex its owner
+ * holds, or to join it (fuzz.c, vt_fuzz_waits_for).  Each cycle once,
+ * from its G with the lowest id.  Quadratic: skipped for crowds. */
+static void print_cycles(void)
+{
+    if (ld_relaxed(&vt_sched.live) > 2000)
+        return;
+    int shown = 0;
+    for (vt_g *g = vt_sched.allg; g && shown < 2000; g = g->allnext, shown++) {
+        const char *what;
+        vt_g *x = g;
+        int len = 0;
+        bool lowest = true;
+        do {
+            x = vt_fuzz_waits_for(x, &what);
+            if (x && x->id < g->id)
+                lowest = false;
+        } while (x && x != g && ++len < 64);
+        if (x != g || !lowest)
+            continue;
+        outf("\nvthread: deadlock cycle:");
+        x = g;
+        do {
+            vt_g *y = vt_fuzz_waits_for(x, &what);
+            if (!y)
+                break;
+            if (!strcmp(what, "thread join"))
+                outf("\n    G%llu waits to join G%llu",
+                     (unsigned long long)x->id, (unsigned long long)y->id);
+            else
+                outf("\n    G%llu waits for %s %p, held by G%llu",
+                     (unsigned long long)x->id, what,
+                     (void *)ld_relaxed(&x->waiter.addr),
+                     (unsigned long long)y->id);
+            x = y;
+        } while (x != g);
+        outf("\n");
+    }
+}
+
 /* Dumps every G.  self/uc: the G that took the signal and its context,
  * or NULL. */
 void vt_traceback_dump(const char *why, vt_g *self, void *uc)
@@ -196,6 +236,7 @@ void vt_traceback_dump(const char *why, vt_g *self, void *uc)
             backtrace_parked(g);
         }
     }
+    print_cycles();
     outf("vthread: end of traceback\n");
 }
 
@@ -209,7 +250,7 @@ static void sigquit_handler(int sig, siginfo_t *si, void *uc)
 void vt_traceback_init(void)
 {
     mode = vt_cfg.traceback;
-    if (!mode)
+    if (!mode && !vt_fuzz_mode) /* fuzz.c dumps a deadlock */
         return;
     void *h = dlopen("libunwind.so.8", RTLD_LAZY | RTLD_LOCAL);
     if (!h) {

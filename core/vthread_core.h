@@ -266,6 +266,11 @@ struct vt_hooks {
      * route_signals (vt_signal_defer): g may take them first.  Must
      * preserve errno. */
     void (*deliver_signals)(vt_g *g);
+    /* For deadlock reports (may be NULL): the tid of the thread that owns
+     * the object at addr, which a G waits on for `reason` (the string it
+     * gave vt_set_wait_reason), or 0 if unknown.  Reads racily; runs in
+     * dumps, possibly in a signal handler: no locks, no allocation. */
+    int (*wait_owner)(const void *addr, const char *reason);
 };
 VT_HIDDEN void vt_set_hooks(const struct vt_hooks *hooks);
 
@@ -280,6 +285,27 @@ VT_HIDDEN void vt_clear_interrupt(vt_g *g);
  * it (async-signal-safe): its next interruptible wait returns at once. */
 VT_HIDDEN void vt_interrupt_self_async(vt_g *g);
 VT_HIDDEN bool vt_interrupt_pending(vt_g *g);
+
+/* ------------------------------------------------------ schedule fuzzing */
+/*
+ * VTHREAD_SCHED=random:SEED or pct:SEED (core/fuzz.c, docs/fuzzing.md):
+ * every scheduling choice comes from a generator seeded by SEED, and at
+ * each schedule point the running G may be switched for another runnable
+ * one.  The preload layer calls vt_sched_point where POSIX threads
+ * interact: before a lock, trylock, wait, join, sleep or I/O call; after
+ * an unlock, signal, post, thread creation.  Off (fifo, the default), a
+ * point costs one load and a branch.
+ */
+VT_HIDDEN extern int vt_fuzz_mode; /* VT_FUZZ_*; set before any G but the
+                                      first exists, never changed */
+VT_HIDDEN void vt_fuzz_point_slow(void);
+/* Any caller (a no-op for non-Gs, inside the runtime or a signal
+ * handler's hold, and for pinned Gs).  Preserves errno. */
+static inline void vt_sched_point(void)
+{
+    if (__builtin_expect(vt_fuzz_mode != 0, 0))
+        vt_fuzz_point_slow();
+}
 
 /* ---------------------------------------------------------- parking lot */
 /*

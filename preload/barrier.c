@@ -84,6 +84,7 @@ static bool wait_validate(void *p)
 
 PL_PUBLIC int pthread_barrier_wait(pthread_barrier_t *b)
 {
+    vt_sched_point();
     if (!ours(b)) {
         vt_syscall_enter();
         int r = vt_real.pthread_barrier_wait(b);

@@ -209,6 +209,7 @@ PL_PUBLIC int pthread_cond_destroy(pthread_cond_t *c)
 
 PL_PUBLIC int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
+    vt_sched_point();
     if (!pl_on())
         return vt_real.pthread_cond_wait(c, m);
     if (cond_shared(c))
@@ -219,6 +220,7 @@ PL_PUBLIC int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 PL_PUBLIC int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
                                      const struct timespec *abstime)
 {
+    vt_sched_point();
     if (!pl_on())
         return vt_real.pthread_cond_timedwait(c, m, abstime);
     if (!pl_ts_valid(abstime))
@@ -235,6 +237,7 @@ PL_PUBLIC int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m,
                                      clockid_t clk,
                                      const struct timespec *abstime)
 {
+    vt_sched_point();
     if (!pl_on())
         return vt_real.pthread_cond_clockwait(c, m, clk, abstime);
     if (!pl_futex_clock_ok(clk) || !pl_ts_valid(abstime))
@@ -253,7 +256,7 @@ static uintptr_t signal_cb(void *p, struct vt_unpark_info *info)
     return 0;
 }
 
-PL_PUBLIC int pthread_cond_signal(pthread_cond_t *c)
+static inline int pthread_cond_signal_body(pthread_cond_t *c)
 {
     if (!pl_on())
         return vt_real.pthread_cond_signal(c);
@@ -267,7 +270,15 @@ PL_PUBLIC int pthread_cond_signal(pthread_cond_t *c)
     return 0;
 }
 
-PL_PUBLIC int pthread_cond_broadcast(pthread_cond_t *c)
+/* A schedule point after the call: a thread it woke may run first. */
+PL_PUBLIC int pthread_cond_signal(pthread_cond_t *c)
+{
+    int r = pthread_cond_signal_body(c);
+    vt_sched_point();
+    return r;
+}
+
+static inline int pthread_cond_broadcast_body(pthread_cond_t *c)
 {
     if (!pl_on())
         return vt_real.pthread_cond_broadcast(c);
@@ -291,4 +302,11 @@ PL_PUBLIC int pthread_cond_broadcast(pthread_cond_t *c)
     else if (n == 0)
         vt_unpark_one(c, signal_cb, c); /* clear a stale `waiters` */
     return 0;
+}
+
+PL_PUBLIC int pthread_cond_broadcast(pthread_cond_t *c)
+{
+    int r = pthread_cond_broadcast_body(c);
+    vt_sched_point();
+    return r;
 }

@@ -36,6 +36,7 @@ static const struct vt_hooks pl_hooks = {
     .on_start = NULL,
     .route_signals = pl_sig_route,
     .deliver_signals = pl_signals_deliver_hook,
+    .wait_owner = pl_mutex_wait_owner,
 };
 
 static void do_init(void)

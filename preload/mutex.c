@@ -148,7 +148,7 @@ static uintptr_t unlock_cb(void *ctx, struct vt_unpark_info *info)
 {
     _Atomic int *w = ctx;
     int rest = info->more_waiters ? M_PARKED : 0;
-    if (info->woken && info->token &&
+    if (info->woken && info->token && !vt_fuzz_mode &&
         vt_now() - (int64_t)info->token > HANDOFF_NS) {
         atomic_store_explicit(w, M_LOCKED | rest, memory_order_relaxed);
         return PL_TOKEN_HANDOFF;
@@ -186,6 +186,15 @@ void pl_mutex_after_requeue(pthread_mutex_t *m)
     atomic_fetch_or(w, M_PARKED);
     if (!(atomic_load(w) & M_LOCKED))
         vt_unpark_one(w, kick_cb, w);
+}
+
+int pl_mutex_wait_owner(const void *addr, const char *reason)
+{
+    /* word_lock_slow parks on mword(m), the mutex's first word */
+    if (strcmp(reason, "mutex"))
+        return 0;
+    const pthread_mutex_t *m = addr;
+    return F_LOAD(&m->__data.__owner);
 }
 
 /* -------------------------------------------------------- mutex kinds */
@@ -330,6 +339,7 @@ PL_PUBLIC int pthread_mutex_destroy(pthread_mutex_t *m)
 
 PL_PUBLIC int pthread_mutex_lock(pthread_mutex_t *m)
 {
+    vt_sched_point();
     int kind = mkind(m);
     if (pl_likely((kind & ~PL_MUTEX_ELISION_FLAGS) == 0) &&
         pl_likely(pl_on())) {
@@ -352,6 +362,7 @@ PL_PUBLIC int pthread_mutex_lock(pthread_mutex_t *m)
 
 PL_PUBLIC int pthread_mutex_trylock(pthread_mutex_t *m)
 {
+    vt_sched_point();
     int kind = mkind(m);
     if (!kind_ours(kind) || !pl_on())
         return vt_real.pthread_mutex_trylock(m);
@@ -377,6 +388,7 @@ PL_PUBLIC int pthread_mutex_trylock(pthread_mutex_t *m)
 PL_PUBLIC int pthread_mutex_timedlock(pthread_mutex_t *m,
                                       const struct timespec *abstime)
 {
+    vt_sched_point();
     int kind = mkind(m);
     if (!pl_on())
         return vt_real.pthread_mutex_timedlock(m, abstime);
@@ -390,6 +402,7 @@ PL_PUBLIC int pthread_mutex_timedlock(pthread_mutex_t *m,
 PL_PUBLIC int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clock,
                                       const struct timespec *abstime)
 {
+    vt_sched_point();
     int kind = mkind(m);
     if (!pl_on())
         return vt_real.pthread_mutex_clocklock(m, clock, abstime);
@@ -402,7 +415,7 @@ PL_PUBLIC int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clock,
     return lock_ours(m, kind, clock, abstime, true);
 }
 
-PL_PUBLIC int pthread_mutex_unlock(pthread_mutex_t *m)
+static inline int pthread_mutex_unlock_body(pthread_mutex_t *m)
 {
     int kind = mkind(m);
     if (pl_likely((kind & ~PL_MUTEX_ELISION_FLAGS) == 0) &&
@@ -415,6 +428,14 @@ PL_PUBLIC int pthread_mutex_unlock(pthread_mutex_t *m)
     if (!kind_ours(kind) || !pl_on())
         return vt_real.pthread_mutex_unlock(m);
     return unlock_ours(m, kind, true);
+}
+
+/* A schedule point after the call: a thread it woke may run first. */
+PL_PUBLIC int pthread_mutex_unlock(pthread_mutex_t *m)
+{
+    int r = pthread_mutex_unlock_body(m);
+    vt_sched_point();
+    return r;
 }
 
 PL_ALIAS(pthread_mutex_init, __pthread_mutex_init);

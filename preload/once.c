@@ -67,6 +67,7 @@ static int once_slow(_Atomic int *w, void (*init)(void))
 
 PL_PUBLIC int pthread_once(pthread_once_t *once, void (*init)(void))
 {
+    vt_sched_point();
     _Atomic int *w = (_Atomic int *)once;
     if (pl_likely(atomic_load_explicit(w, memory_order_acquire) & DONE))
         return 0;

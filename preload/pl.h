@@ -427,6 +427,10 @@ PL_HIDDEN void pl_keys_thread_exit(void *); /* key.c, non-G threads */
  * condvar keeps the waiter counted as a mutex user) nor check anything
  * but what glibc's __pthread_mutex_unlock_usercnt(m, 0) checks. */
 PL_HIDDEN bool pl_mutex_is_ours(const pthread_mutex_t *m);
+/* vt_hooks.wait_owner: for a G parked on a mutex of ours (the park
+ * address is the mutex), the tid in its __owner; else 0.  Racy, no
+ * locks (deadlock reports). */
+PL_HIDDEN int pl_mutex_wait_owner(const void *addr, const char *reason);
 PL_HIDDEN int pl_mutex_cond_unlock(pthread_mutex_t *m);
 PL_HIDDEN int pl_mutex_cond_lock(pthread_mutex_t *m);
 /* Marks the mutex as having parked waiters after a condvar requeued some

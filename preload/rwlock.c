@@ -256,6 +256,7 @@ PL_PUBLIC int pthread_rwlock_destroy(pthread_rwlock_t *rw)
 
 PL_PUBLIC int pthread_rwlock_rdlock(pthread_rwlock_t *rw)
 {
+    vt_sched_point();
     if (!ours(rw)) {
         vt_syscall_enter();
         int r = vt_real.pthread_rwlock_rdlock(rw);
@@ -269,6 +270,7 @@ PL_PUBLIC int pthread_rwlock_rdlock(pthread_rwlock_t *rw)
 
 PL_PUBLIC int pthread_rwlock_tryrdlock(pthread_rwlock_t *rw)
 {
+    vt_sched_point();
     if (!ours(rw))
         return vt_real.pthread_rwlock_tryrdlock(rw);
     return rdlock(rw, 0, true);
@@ -277,6 +279,7 @@ PL_PUBLIC int pthread_rwlock_tryrdlock(pthread_rwlock_t *rw)
 PL_PUBLIC int pthread_rwlock_timedrdlock(pthread_rwlock_t *rw,
                                          const struct timespec *abstime)
 {
+    vt_sched_point();
     if (!ours(rw)) {
         vt_syscall_enter();
         int r = vt_real.pthread_rwlock_timedrdlock(rw, abstime);
@@ -291,6 +294,7 @@ PL_PUBLIC int pthread_rwlock_timedrdlock(pthread_rwlock_t *rw,
 PL_PUBLIC int pthread_rwlock_clockrdlock(pthread_rwlock_t *rw, clockid_t clk,
                                          const struct timespec *abstime)
 {
+    vt_sched_point();
     if (!ours(rw)) {
         vt_syscall_enter();
         int r = vt_real.pthread_rwlock_clockrdlock(rw, clk, abstime);
@@ -304,6 +308,7 @@ PL_PUBLIC int pthread_rwlock_clockrdlock(pthread_rwlock_t *rw, clockid_t clk,
 
 PL_PUBLIC int pthread_rwlock_wrlock(pthread_rwlock_t *rw)
 {
+    vt_sched_point();
     if (!ours(rw)) {
         vt_syscall_enter();
         int r = vt_real.pthread_rwlock_wrlock(rw);
@@ -317,6 +322,7 @@ PL_PUBLIC int pthread_rwlock_wrlock(pthread_rwlock_t *rw)
 
 PL_PUBLIC int pthread_rwlock_trywrlock(pthread_rwlock_t *rw)
 {
+    vt_sched_point();
     if (!ours(rw))
         return vt_real.pthread_rwlock_trywrlock(rw);
     return wrlock(rw, 0, true);
@@ -325,6 +331,7 @@ PL_PUBLIC int pthread_rwlock_trywrlock(pthread_rwlock_t *rw)
 PL_PUBLIC int pthread_rwlock_timedwrlock(pthread_rwlock_t *rw,
                                          const struct timespec *abstime)
 {
+    vt_sched_point();
     if (!ours(rw)) {
         vt_syscall_enter();
         int r = vt_real.pthread_rwlock_timedwrlock(rw, abstime);
@@ -339,6 +346,7 @@ PL_PUBLIC int pthread_rwlock_timedwrlock(pthread_rwlock_t *rw,
 PL_PUBLIC int pthread_rwlock_clockwrlock(pthread_rwlock_t *rw, clockid_t clk,
                                          const struct timespec *abstime)
 {
+    vt_sched_point();
     if (!ours(rw)) {
         vt_syscall_enter();
         int r = vt_real.pthread_rwlock_clockwrlock(rw, clk, abstime);
@@ -350,7 +358,7 @@ PL_PUBLIC int pthread_rwlock_clockwrlock(pthread_rwlock_t *rw, clockid_t clk,
     return err ? err : wrlock(rw, d, false);
 }
 
-PL_PUBLIC int pthread_rwlock_unlock(pthread_rwlock_t *rw)
+static inline int pthread_rwlock_unlock_body(pthread_rwlock_t *rw)
 {
     if (!ours(rw))
         return vt_real.pthread_rwlock_unlock(rw);
@@ -373,6 +381,14 @@ PL_PUBLIC int pthread_rwlock_unlock(pthread_rwlock_t *rw)
     if (READERS(now) == 0 && !(now & WLOCK) && (now & (RPARK | WPARK)))
         wake_after_free(rw);
     return 0;
+}
+
+/* A schedule point after the call: a thread it woke may run first. */
+PL_PUBLIC int pthread_rwlock_unlock(pthread_rwlock_t *rw)
+{
+    int r = pthread_rwlock_unlock_body(rw);
+    vt_sched_point();
+    return r;
 }
 
 PL_ALIAS(pthread_rwlock_init, __pthread_rwlock_init);

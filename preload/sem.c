@@ -71,7 +71,7 @@ PL_PUBLIC int sem_destroy(sem_t *s)
     return 0; /* glibc does nothing either */
 }
 
-PL_PUBLIC int sem_post(sem_t *s)
+static inline int sem_post_body(sem_t *s)
 {
     if (!ours(s))
         return vt_real.sem_post(s);
@@ -87,6 +87,14 @@ PL_PUBLIC int sem_post(sem_t *s)
     if (v >> 32)
         vt_unpark_one(s, NULL, NULL);
     return 0;
+}
+
+/* A schedule point after the call: a thread it woke may run first. */
+PL_PUBLIC int sem_post(sem_t *s)
+{
+    int r = sem_post_body(s);
+    vt_sched_point();
+    return r;
 }
 
 static inline bool try_take(_Atomic uint64_t *d)
@@ -148,6 +156,7 @@ static int ret_err(int err)
 
 PL_PUBLIC int sem_wait(sem_t *s)
 {
+    vt_sched_point();
     if (!ours(s)) {
         vt_syscall_enter();
         int r = vt_real.sem_wait(s);
@@ -161,6 +170,7 @@ PL_PUBLIC int sem_wait(sem_t *s)
 
 PL_PUBLIC int sem_trywait(sem_t *s)
 {
+    vt_sched_point();
     if (!ours(s))
         return vt_real.sem_trywait(s);
     return try_take(&S(s)->data) ? 0 : ret_err(EAGAIN);
@@ -178,6 +188,7 @@ static int timed(sem_t *s, clockid_t clk, const struct timespec *abstime)
 
 PL_PUBLIC int sem_timedwait(sem_t *s, const struct timespec *abstime)
 {
+    vt_sched_point();
     if (!ours(s)) {
         vt_syscall_enter();
         int r = vt_real.sem_timedwait(s, abstime);
@@ -190,6 +201,7 @@ PL_PUBLIC int sem_timedwait(sem_t *s, const struct timespec *abstime)
 PL_PUBLIC int sem_clockwait(sem_t *s, clockid_t clk,
                             const struct timespec *abstime)
 {
+    vt_sched_point();
     if (!ours(s)) {
         vt_syscall_enter();
         int r = vt_real.sem_clockwait(s, clk, abstime);

@@ -78,6 +78,7 @@ static int g_nanosleep(const struct timespec *req, struct timespec *rem)
 
 PL_PUBLIC int nanosleep(const struct timespec *req, struct timespec *rem)
 {
+    vt_sched_point();
     if (!pl_on() || !vt_self())
         return vt_real.nanosleep(req, rem);
     return g_nanosleep(req, rem);
@@ -87,6 +88,7 @@ PL_PUBLIC int clock_nanosleep(clockid_t clk, int flags,
                               const struct timespec *req,
                               struct timespec *rem)
 {
+    vt_sched_point();
     if (!pl_on() || !vt_self())
         return vt_real.clock_nanosleep(clk, flags, req, rem);
     if (clk == CLOCK_THREAD_CPUTIME_ID) /* glibc refuses it itself */
@@ -107,6 +109,7 @@ PL_PUBLIC int clock_nanosleep(clockid_t clk, int flags,
 
 PL_PUBLIC int usleep(useconds_t us)
 {
+    vt_sched_point();
     if (!pl_on() || !vt_self())
         return vt_real.usleep(us);
     struct timespec ts = {us / 1000000, (long)(us % 1000000) * 1000};
@@ -117,6 +120,7 @@ PL_PUBLIC int usleep(useconds_t us)
  * success. */
 PL_PUBLIC unsigned sleep(unsigned seconds)
 {
+    vt_sched_point();
     if (!pl_on() || !vt_self())
         return vt_real.sleep(seconds);
     int saved = errno;

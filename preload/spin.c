@@ -18,6 +18,7 @@
 
 PL_PUBLIC int pthread_spin_lock(pthread_spinlock_t *lock)
 {
+    vt_sched_point();
     _Atomic int *w = (_Atomic int *)lock;
     if (pl_likely(atomic_fetch_sub_explicit(w, 1, memory_order_acquire) == 1))
         return 0;

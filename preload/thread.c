@@ -176,6 +176,8 @@ PL_PUBLIC int pthread_create(pthread_t *th, const pthread_attr_t *attr,
         atomic_fetch_or(&pl_gext(g)->flags, PL_G_DETACHED);
         vt_detach(g);
     }
+    /* The new thread may run before its creator goes on (fuzzing). */
+    vt_sched_point();
     return 0;
 }
 
@@ -279,6 +281,7 @@ static bool freed_g(pthread_t th)
 
 PL_PUBLIC int pthread_join(pthread_t th, void **ret)
 {
+    vt_sched_point();
     if (freed_g(th))
         return ESRCH;
     vt_g *g = g_of(th);
@@ -293,6 +296,7 @@ PL_PUBLIC int pthread_join(pthread_t th, void **ret)
 
 PL_PUBLIC int pthread_tryjoin_np(pthread_t th, void **ret)
 {
+    vt_sched_point();
     if (freed_g(th))
         return ESRCH;
     vt_g *g = g_of(th);
@@ -322,6 +326,7 @@ static int timed_join(vt_g *g, void **ret, clockid_t clk,
 PL_PUBLIC int pthread_timedjoin_np(pthread_t th, void **ret,
                                    const struct timespec *abstime)
 {
+    vt_sched_point();
     if (freed_g(th))
         return ESRCH;
     vt_g *g = g_of(th);
@@ -337,6 +342,7 @@ PL_PUBLIC int pthread_timedjoin_np(pthread_t th, void **ret,
 PL_PUBLIC int pthread_clockjoin_np(pthread_t th, void **ret, clockid_t clk,
                                    const struct timespec *abstime)
 {
+    vt_sched_point();
     if (freed_g(th))
         return ESRCH;
     vt_g *g = g_of(th);
