@@ -25,6 +25,16 @@
  *    then, 64-byte aligned, vt_arch_xsave_size bytes of XSAVE area (or a
  *    512-byte FXSAVE area when the CPU has no XSAVE).
  * rbp keeps the address of the saved r15 across the call (callee-saved).
+ *
+ * Unwinding (a forced unwind for asynchronous cancellation runs through
+ * here, from vt_preempt_park, into the interrupted code): the CFA is the
+ * interrupted code's own rsp, entry rsp + 8 + 128 (the red zone we
+ * skipped), not entry rsp + 8 as for a call, and the return address
+ * lies 136 bytes below it.  Every register is recorded where we saved it
+ * (the interrupted code may keep its frame in any of them), and the FDE
+ * is marked a signal frame: the "return address" is the exact interrupted
+ * rip, not the instruction after a call, so the unwinder must not look up
+ * rip - 1 (which may lie in the previous function).
  */
         .text
         .globl  vt_arch_preempt_tramp
@@ -33,31 +43,63 @@
         .p2align 4
 vt_arch_preempt_tramp:
         .cfi_startproc
+        .cfi_signal_frame
+        .cfi_def_cfa rsp, 136
+        .cfi_offset rip, -136
         pushq   %rax
+        .cfi_adjust_cfa_offset 8
         movq    %fs:0x280, %rax         /* the G */
         movq    8(%rax), %rax           /* its preempt_pc */
         movq    %rax, 8(%rsp)           /* into the return-address slot */
         popq    %rax
+        .cfi_adjust_cfa_offset -8
         pushfq
         .cfi_adjust_cfa_offset 8
         pushq   %rax
+        .cfi_adjust_cfa_offset 8
+        .cfi_offset rax, -152
         pushq   %rbx
+        .cfi_adjust_cfa_offset 8
+        .cfi_offset rbx, -160
         pushq   %rcx
+        .cfi_adjust_cfa_offset 8
+        .cfi_offset rcx, -168
         pushq   %rdx
+        .cfi_adjust_cfa_offset 8
+        .cfi_offset rdx, -176
         pushq   %rsi
+        .cfi_adjust_cfa_offset 8
+        .cfi_offset rsi, -184
         pushq   %rdi
+        .cfi_adjust_cfa_offset 8
+        .cfi_offset rdi, -192
         pushq   %rbp
-        .cfi_adjust_cfa_offset 56
-        .cfi_offset rbp, -72
+        .cfi_adjust_cfa_offset 8
+        .cfi_offset rbp, -200
         pushq   %r8
+        .cfi_adjust_cfa_offset 8
+        .cfi_offset r8, -208
         pushq   %r9
+        .cfi_adjust_cfa_offset 8
+        .cfi_offset r9, -216
         pushq   %r10
+        .cfi_adjust_cfa_offset 8
+        .cfi_offset r10, -224
         pushq   %r11
+        .cfi_adjust_cfa_offset 8
+        .cfi_offset r11, -232
         pushq   %r12
+        .cfi_adjust_cfa_offset 8
+        .cfi_offset r12, -240
         pushq   %r13
+        .cfi_adjust_cfa_offset 8
+        .cfi_offset r13, -248
         pushq   %r14
+        .cfi_adjust_cfa_offset 8
+        .cfi_offset r14, -256
         pushq   %r15
-        .cfi_adjust_cfa_offset 64
+        .cfi_adjust_cfa_offset 8
+        .cfi_offset r15, -264
         movq    %rsp, %rbp
         .cfi_def_cfa_register rbp
         subq    vt_arch_xsave_size(%rip), %rsp
