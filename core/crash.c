@@ -28,9 +28,16 @@
 static const int fatal_sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE};
 static bool installed[sizeof fatal_sigs / sizeof *fatal_sigs];
 
+static _Atomic pid_t crashing; /* the thread in crash_handler, if any */
+
 static void crash_handler(int sig, siginfo_t *si, void *uc)
 {
+    /* a fault while a live dump read a stale stack: back to the dump */
+    vt_traceback_fault();
     vt_g *g = vt_tp_g();
+    /* A second fault in this handler (the dump itself): die at once. */
+    pid_t me = (pid_t)vt_sys0(SYS_gettid), none = 0;
+    bool first = cas(&crashing, &none, me);
     uintptr_t addr = (uintptr_t)si->si_addr;
     uintptr_t pc = vt_arch_context_pc(uc);
     char buf[512];
@@ -56,7 +63,7 @@ static void crash_handler(int sig, siginfo_t *si, void *uc)
     }
     if (n > 0)
         vt_sys3(SYS_write, 2, buf, (size_t)(n < (int)sizeof buf ? n : (int)sizeof buf - 1));
-    if (vt_traceback_on_crash())
+    if (first && vt_traceback_on_crash())
         vt_traceback_dump(sigabbrev_np(sig) ? sigabbrev_np(sig) : "fatal signal",
                           g, uc);
     /* Die of the original signal: default action, and fault again. */

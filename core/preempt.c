@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "probes.h"
@@ -149,6 +150,16 @@ static void chain(int s, siginfo_t *info, void *uc)
     }
 }
 
+/* The interrupted code runs on the M's alternate signal stack: inside
+ * a signal handler (a traceback dump, the program's SA_ONSTACK handler).
+ * Switching the G away there would leave its frames on a stack that
+ * belongs to the M, which the next signal on this M reuses, and resume
+ * them on another M.  The kernel records it in the context it saved. */
+static bool on_signal_stack(void *uc)
+{
+    return (((ucontext_t *)uc)->uc_stack.ss_flags & SS_ONSTACK) != 0;
+}
+
 static void handler(int s, siginfo_t *info, void *uc)
 {
     int e = errno;
@@ -166,6 +177,7 @@ static void handler(int s, siginfo_t *info, void *uc)
     } else if (g->rt_depth == 0 && g->syscall_depth == 0 && g->nlocks == 0 &&
                !ld_relaxed(&g->preempting) &&
                ld_relaxed(&g->status) == G_RUNNING &&
+               !on_signal_stack(uc) && !vt_traceback_dumping_here() &&
                !pc_unsafe(vt_arch_context_pc(uc))) {
         if (vt_arch_redirect_to_preempt(uc, &g->preempt_pc))
             st_relaxed(&g->preempting, 1);

@@ -530,6 +530,12 @@ VT_HIDDEN void vt_traceback_init(void);
 VT_HIDDEN bool vt_traceback_on_crash(void);
 VT_HIDDEN void vt_traceback_dump(const char *why, vt_g *self, void *uc);
 VT_HIDDEN bool vt_traceback_answer(void *uc);
+/* From a fatal-signal handler: if the faulting thread was reading a G's
+ * stack for a dump, jumps back into the dump (never returns); else
+ * returns false. */
+VT_HIDDEN bool vt_traceback_fault(void);
+/* True on the thread printing a traceback, while it does.  Any context. */
+VT_HIDDEN bool vt_traceback_dumping_here(void);
 
 /* fuzz.c: the seeded scheduler (VTHREAD_SCHED; docs/fuzzing.md).  With
  * it on, every runnable G waits in the global queue (runqput), so that

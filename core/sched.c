@@ -1992,6 +1992,11 @@ void vt_interrupt_self_async(vt_g *g) { st_release(&g->interrupt, 1); }
 bool vt_interrupt_pending(vt_g *g) { return ld_acquire(&g->interrupt); }
 
 vt_g *vt_self(void) { return vt_tp_g(); }
+bool vt_inside_runtime(void)
+{
+    vt_g *g = vt_tp_g();
+    return !g || g->is_g0 || g->rt_depth || g->nlocks;
+}
 vt_g *vt_g_from_descriptor(void *pd)
 {
     return pd ? PD_FIELD(pd, PD_VTHREAD_G, vt_g *) : NULL;

@@ -22,6 +22,7 @@
  * is best effort on a process that is dying), no malloc, raw writes.
  */
 #include <dlfcn.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,6 +41,36 @@ static int (*p_step)(unw_cursor_t *);
 static int (*p_reg)(unw_cursor_t *, unw_regnum_t, unw_word_t *);
 static int (*p_name)(unw_cursor_t *, char *, size_t, unw_word_t *);
 static const char *unwind_missing = "not configured";
+
+/* A live dump (SIGQUIT, a deadlock report) reads the stacks of Gs that
+ * may run meanwhile on other Ms: a saved frame can go stale under the
+ * unwinder, which then follows garbage.  The thread dumping records
+ * itself here; a fault it takes while reading a stack comes back through
+ * crash.c's handler to vt_traceback_fault (below), which jumps back to the
+ * dump, and the G is shown as "stack changed while being read".
+ * libunwind runs without its cache (no lock held across the jump). */
+static _Atomic pid_t dumping_tid;
+static sigjmp_buf dump_jmp;
+
+/* The thread running a dump, for its whole length: the preemption
+ * handler must not switch it away (it would leave a half-written dump,
+ * and the signal frame on its M's alternate stack, behind), and a second
+ * dump asked for meanwhile is not started. */
+static _Atomic pid_t dump_owner;
+
+bool vt_traceback_dumping_here(void)
+{
+    pid_t o = ld_acquire(&dump_owner);
+    return o && o == (pid_t)vt_sys0(SYS_gettid);
+}
+
+bool vt_traceback_fault(void)
+{
+    pid_t me = (pid_t)vt_sys0(SYS_gettid);
+    if (!me || ld_acquire(&dumping_tid) != me)
+        return false;
+    siglongjmp(dump_jmp, 1);
+}
 static int mode; /* bit 0: crash, bit 1: sigquit */
 
 static void out(const char *s, size_t n)
@@ -94,6 +125,12 @@ static void backtrace_parked(vt_g *g)
     uintptr_t sp = (uintptr_t)g->sp;
     if (!sp) {
         outf("    (never ran)\n");
+        return;
+    }
+    if (g->kind != GU_MAIN && (sp < (uintptr_t)g->stack_lo ||
+                               sp >= (uintptr_t)g->stack_hi)) {
+        outf("    (saved stack pointer %#lx is off its stack: switching)\n",
+             (unsigned long)sp);
         return;
     }
     ucontext_t uc;
@@ -204,6 +241,16 @@ static void print_cycles(void)
 void vt_traceback_dump(const char *why, vt_g *self, void *uc)
 {
     int64_t now = vt_now_coarse(); /* the clock of wait_since */
+    pid_t me = (pid_t)vt_sys0(SYS_gettid), none = 0;
+    if (!cas(&dump_owner, &none, me)) {
+        outf("vthread: traceback (%s): another thread is printing one\n", why);
+        return;
+    }
+    /* libunwind reads object files (open, read, close: the preload's
+     * wrappers) to name functions; on a G they must not enter the
+     * scheduler from here, which may have interrupted it: held like a
+     * runtime lock (vt_inside_runtime, vt_sched_point). */
+    vt_lock_count(1);
     outf("vthread: traceback (%s): %lld live threads, %d OS threads\n", why,
          (long long)ld_relaxed(&vt_sched.live), vt_sched.mcount);
     int shown = 0;
@@ -217,10 +264,13 @@ void vt_traceback_dump(const char *why, vt_g *self, void *uc)
             continue;
         }
         const char *why = g->wait_reason;
+        /* no %f: glibc's float formatting is not async-signal-safe (it
+         * reads the locale through TLS and may allocate) */
+        int64_t ms = now > g->wait_since ? (now - g->wait_since) / 1000000 : 0;
         if (st == G_WAITING && g->wait_since)
-            outf("\nG%llu [%s, %.3f s, on %p]:\n", (unsigned long long)g->id,
-                 why ? why : "waiting",
-                 now > g->wait_since ? (now - g->wait_since) / 1e9 : 0.0,
+            outf("\nG%llu [%s, %lld.%03lld s, on %p]:\n",
+                 (unsigned long long)g->id, why ? why : "waiting",
+                 (long long)(ms / 1000), (long long)(ms % 1000),
                  (void *)ld_relaxed(&g->waiter.addr));
         else if (st == G_RUNNING && g->m)
             outf("\nG%llu [running on M%d]:\n", (unsigned long long)g->id,
@@ -232,12 +282,19 @@ void vt_traceback_dump(const char *why, vt_g *self, void *uc)
             backtrace_running(g);
         } else if (g->kind == GU_MAIN && !g->sp) {
             outf("    (no saved context)\n");
-        } else {
+        } else if (sigsetjmp(dump_jmp, 0) == 0) {
+            st_release(&dumping_tid, me);
             backtrace_parked(g);
+            st_release(&dumping_tid, 0);
+        } else {
+            st_release(&dumping_tid, 0);
+            outf("    (its stack changed while being read: it ran)\n");
         }
     }
     print_cycles();
     outf("vthread: end of traceback\n");
+    vt_lock_count(-1);
+    st_release(&dump_owner, 0);
 }
 
 bool vt_traceback_on_crash(void) { return mode & 1; }
@@ -264,6 +321,12 @@ void vt_traceback_init(void)
             p_init = NULL;
             unwind_missing = "lacks the expected symbols";
         }
+        /* no cache: its lock must not be held when a fault jumps out */
+        int (*set_caching)(void *, int) =
+            (int (*)(void *, int))dlsym(h, "_ULx86_64_set_caching_policy");
+        void **as = dlsym(h, "_ULx86_64_local_addr_space");
+        if (set_caching && as)
+            set_caching(*as, 0 /* UNW_CACHE_NONE */);
     }
     if (mode & 2) {
         struct sigaction old, sa;

@@ -234,6 +234,13 @@ VT_HIDDEN void vt_g_set_rt_prio(vt_g *g, int prio);
  * runs, are left alone.  Unpinned Gs pay one test per switch.  On a G. */
 VT_HIDDEN void vt_pin_self(void);
 
+/* True when the calling thread may not enter the scheduler: it is not a
+ * G, or it is a G running inside the runtime (rt_depth) or holding a
+ * runtime lock or vt_signals_hold — as when a handler vthread installed
+ * raw (a traceback dump) interrupted it there and calls a wrapper.  A
+ * blocking wrapper then makes the plain system call.  Async-signal-safe. */
+VT_HIDDEN bool vt_inside_runtime(void);
+
 /* Gives up the processor: the caller goes to the back of the global run
  * queue so every runnable G runs before it.  No-op for a non-G. */
 VT_HIDDEN void vt_yield(void);

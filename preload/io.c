@@ -82,10 +82,12 @@ static inline long ret_errno(long r)
     return r;
 }
 
-/* A G with the runtime on: the only callers that park. */
+/* A G with the runtime on, outside it: the only callers that park.  A
+ * call from a handler that interrupted the runtime (vt_inside_runtime)
+ * is a plain system call, as from a thread vthread does not run. */
 static inline bool parkable(void)
 {
-    return pl_on() && vt_self() != NULL;
+    return pl_on() && !vt_inside_runtime();
 }
 
 /* The descriptor a blocking call works on.  It starts as the program's;
@@ -935,7 +937,7 @@ PL_PUBLIC int close(int fd)
         return -1;
     }
     vt_fd_close(fd);
-    if (!vt_self())
+    if (vt_inside_runtime())
         return vt_real.close(fd);
     pl_testcancel();
     return (int)ret_errno(SYS(SYS_close, fd, 0, 0));

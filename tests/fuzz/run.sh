@@ -12,7 +12,8 @@
 #  - the program built with -DFIXED passes all N runs (exit 0).
 # Also: the same seed gives the same schedule (its hash) every time; the
 # deadlock report names the cycle; a bad VTHREAD_SCHED is a one-line
-# error; and a real Debian program (pigz, when installed) passes fuzzing
+# error; SIGQUIT tracebacks of a churning program neither crash nor
+# disturb it (fifo and fuzzing); and a real Debian program (pigz, when installed) passes fuzzing
 # with its output checked.  Prints "N/M checks passed".
 . "$(dirname "$0")/../tools/lib.sh"
 
@@ -103,6 +104,22 @@ check_rc "--help" 0 $?
 check_grep "--help is a manual" '^EXIT STATUS' "$tmp/out"
 timeout 60 "$fuzz" -n 0 -- true >"$tmp/out" 2>&1
 check_rc "bad usage" 2 $?
+
+echo "live tracebacks"
+# A dump (SIGQUIT, a hang's report) interrupts the runtime anywhere; the
+# libunwind it calls reads object files through the preload's wrappers.
+"${CC:-cc}" -O2 -g -pthread -o "$tmp/dumps" "$src/dumps.c" ||
+    { echo "cannot compile $src/dumps.c" >&2; exit 1; }
+for mode in fifo random:11; do
+    VTHREAD_SCHED=$mode VTHREAD_TRACEBACK=sigquit LD_PRELOAD=$lib \
+        timeout 120 env --default-signal=QUIT "$tmp/dumps" >"$tmp/out" 2>&1
+    check_rc "$mode: 20 SIGQUIT dumps of 33 churning threads, then a normal end" 0 $?
+    n=$(grep -c '^vthread: end of traceback$' "$tmp/out")
+    busy=$(grep -c 'another thread is printing one' "$tmp/out")
+    check "$mode: every dump completed or found one in progress ($n + $busy)" \
+        test $((n + busy)) -eq 20
+    check_no_grep "$mode: no fatal error" 'vthread: fatal' "$tmp/out"
+done
 
 echo "a real program"
 if command -v pigz >/dev/null; then
