@@ -52,6 +52,7 @@
  * runs under sched.lock (it owns the global queue); fuzz_prio is written
  * by its G or at creation, and read under sched.lock.
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -67,6 +68,7 @@ static _Atomic uint64_t draws;   /* numbers drawn so far */
 static _Atomic uint64_t steps;   /* schedule points passed */
 static _Atomic uint64_t switches; /* points at which another G ran */
 static uint64_t sched_hash;      /* under sched.lock */
+static int report_fd = 2;        /* VTHREAD_DEBUG=sched: stderr as at start */
 static int depth;                /* pct */
 static uint64_t change_at[16];   /* pct: steps at which cur drops */
 
@@ -94,6 +96,14 @@ void vt_fuzz_init(vt_g *first)
     if (!vt_fuzz_mode)
         return;
     seed = mix(vt_cfg.sched_seed ^ 0x5eed5eed5eed5eedull);
+    if (vt_cfg.sched_report) {
+        /* Programs close their stderr before they exit (coreutils' and
+         * xz's exit paths do): the report goes to a private copy of it,
+         * out of the program's way (vt_fd_hide). */
+        long fd = vt_sys3(SYS_fcntl, 2, F_DUPFD_CLOEXEC, 3);
+        if (fd >= 0)
+            report_fd = vt_fd_hide((int)fd);
+    }
     sched_hash = 0xcbf29ce484222325ull;
     if (vt_fuzz_mode == VT_FUZZ_PCT) {
         depth = vt_cfg.pct_depth;
@@ -276,5 +286,5 @@ void vt_fuzz_print(void)
                      (unsigned long long)ld_relaxed(&switches),
                      (unsigned long long)ld_relaxed(&draws),
                      (unsigned long long)h);
-    vt_sys3(SYS_write, 2, buf, (size_t)n);
+    vt_sys3(SYS_write, report_fd, buf, (size_t)n);
 }

@@ -15,8 +15,9 @@
  *
  * Tick: 20 µs while it finds work, doubling after 50 quiet ticks up to
  * 10 ms; when every P is idle it sleeps until kicked (vt_sysmon_kick).
- * Sysmon may take only sched.lock and the per-P timer locks; it never
- * parks and never runs user code.
+ * Sysmon may take only sched.lock and the per-P timer locks (and, under
+ * the seeded scheduler, glock to look at every G: vt_fuzz_watch); it
+ * never parks and never runs user code.
  */
 #include <fcntl.h>
 #include <signal.h>
