@@ -178,6 +178,7 @@ static void handler(int s, siginfo_t *info, void *uc)
                !ld_relaxed(&g->preempting) &&
                ld_relaxed(&g->status) == G_RUNNING &&
                !on_signal_stack(uc) && !vt_traceback_dumping_here() &&
+               g->sig_frames == 0 &&
                !pc_unsafe(vt_arch_context_pc(uc))) {
         if (vt_arch_redirect_to_preempt(uc, &g->preempt_pc))
             st_relaxed(&g->preempting, 1);

@@ -213,6 +213,12 @@ struct vt_g {
 
     /* --- syscalls */
     int syscall_depth;       /* nesting of vt_syscall_enter (G-private) */
+    /* Program handlers the preload layer runs right inside the kernel's
+     * signal frame on this G (vt_signal_frame; G-private).  While > 0
+     * the G is not switched away but to park: the frame's sigreturn
+     * restores the kernel mask, altstack state and registers of this M,
+     * and must run on it. */
+    int sig_frames;
     int rt_depth;            /* nesting of vt_rt_enter (G-private); a G
                                 switched to while its P is in P_RT has 1.
                                 A signal handler that finds it (or nlocks)

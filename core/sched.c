@@ -1084,7 +1084,7 @@ void vt_rt_leave(vt_m *m)
     vt_sig_check(g);
     /* a preemption the handler had to refuse (preempt.c) */
     if (unlikely(ld_relaxed(&g->preempt_defer)) && !g->rt_depth &&
-        !g->nlocks && !g->syscall_depth)
+        !g->nlocks && !g->syscall_depth && !g->sig_frames)
         vt_yield();
 }
 
@@ -1293,7 +1293,7 @@ void vt_fuzz_point_slow(void)
 {
     vt_g *g = vt_tp_g();
     if (!g || g->is_g0 || g->rt_depth || g->nlocks || g->syscall_depth ||
-        g->lockedm || !vt_fuzz_mode)
+        g->sig_frames || g->lockedm || !vt_fuzz_mode)
         return;
     int saved = errno;
     vt_m *m = vt_rt_enter(g);
@@ -1992,6 +1992,13 @@ void vt_interrupt_self_async(vt_g *g) { st_release(&g->interrupt, 1); }
 bool vt_interrupt_pending(vt_g *g) { return ld_acquire(&g->interrupt); }
 
 vt_g *vt_self(void) { return vt_tp_g(); }
+void vt_signal_frame(int d)
+{
+    vt_g *g = vt_tp_g();
+    if (g && !g->is_g0)
+        g->sig_frames += d;
+}
+
 bool vt_inside_runtime(void)
 {
     vt_g *g = vt_tp_g();

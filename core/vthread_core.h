@@ -195,6 +195,15 @@ VT_HIDDEN pid_t vt_signal_notify(vt_g *g);
 VT_HIDDEN void vt_signals_hold(void);
 VT_HIDDEN void vt_signals_release(void);
 
+/* +1 when the preload layer runs a program handler inside the kernel's
+ * signal frame on the calling G, -1 after it.  Meanwhile the G is not
+ * switched away by a schedule point, a deferred or asynchronous
+ * preemption: the kernel blocked the signal (and the handler's sa_mask)
+ * on this M for the handler's length, and its sigreturn must run on this
+ * M.  (A handler that blocks still parks.)  Async-signal-safe; no-op for
+ * a non-G. */
+VT_HIDDEN void vt_signal_frame(int d);
+
 /* Calls fn(g, arg) for every G that has not exited, newest first, the
  * first G last, under the all-G lock (fn must not block, create or free
  * Gs; it may vt_interrupt).  Stops when fn returns false.  Caller may be

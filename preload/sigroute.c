@@ -218,7 +218,11 @@ static void entry_body(int sig, siginfo_t *info, void *uc);
 static void entry(int sig, siginfo_t *info, void *uc)
 {
     atomic_fetch_add(&in_entry, 1);
+    /* a program handler run from here runs in the kernel's frame: its G
+     * stays on this M until it returns (vt_signal_frame) */
+    vt_signal_frame(1);
     entry_body(sig, info, uc);
+    vt_signal_frame(-1);
     atomic_fetch_sub(&in_entry, 1);
 }
 
