@@ -35,7 +35,9 @@
  *           random points among the first STEPS the running G drops
  *           below every other.  A bug that needs d ordering constraints
  *           among n threads and k steps is found with probability at
- *           least 1/(n k^(d-1)) per run.  Fewer switches: it reaches
+ *           least 1/(n k^(d-1)) per run.  A G that sleeps or yields drops
+ *           to the bottom too, and one that waited STARVE picks runs
+ *           (else polling loops would starve the G they wait for).  Fewer switches: it reaches
  *           states a walk rarely does (one G running far ahead).
  * vthread-fuzz measures both on its test programs (tests/fuzz) and uses
  * the one that finds the most (docs/fuzzing.md has the numbers).
@@ -133,6 +135,29 @@ void vt_fuzz_step(vt_g *cur)
 
 static void hash_in(uint64_t v) { sched_hash = mix(sched_hash ^ v); }
 
+/* pct: the highest priority in the global queue, when known (q_max_ok),
+ * so that a point at which the running G stays on costs no walk of the
+ * queue (a program with a thousand runnable threads passes a schedule
+ * point every few microseconds).  Under sched.lock. */
+static uint64_t q_max;
+static bool q_max_ok = true; /* the queue starts empty: max 0 */
+
+/* pct's fairness bound: strict priorities starve a low G for as long as
+ * higher ones stay runnable, and a program whose threads poll with sleeps
+ * (wait until a flag is set) then never gets to set the flag.  A G that
+ * has waited in the queue for STARVE picks runs next, whatever its
+ * priority; the queue is in arrival order, so its head is the one that
+ * waited longest.  Counted in picks, not time: replays stay exact. */
+#define STARVE 2048
+static uint64_t picks;
+
+void vt_fuzz_queued(vt_g *g)
+{
+    g->fuzz_enq = picks;
+    if (g->fuzz_prio > q_max)
+        q_max = g->fuzz_prio;
+}
+
 vt_g *vt_fuzz_pick(vt_g *cur)
 {
     vt_g *head = vt_sched.runq_head;
@@ -145,15 +170,35 @@ vt_g *vt_fuzz_pick(vt_g *cur)
     if (head->rt_queued) {
         /* real-time Gs keep their order (POSIX: the highest first) */
         best = pp;
+        q_max_ok = false;
+    } else if (vt_fuzz_mode == VT_FUZZ_PCT && picks++ - head->fuzz_enq > STARVE) {
+        best = pp; /* it waited too long (STARVE) */
+        q_max_ok = false;
     } else if (vt_fuzz_mode == VT_FUZZ_PCT) {
-        for (; *pp; pp = &(*pp)->schedlink)
-            if (!best || (*pp)->fuzz_prio > (*best)->fuzz_prio)
-                best = pp;
-        if (cur && cur->fuzz_prio >= (*best)->fuzz_prio) {
+        if (cur && q_max_ok && cur->fuzz_prio >= q_max) {
             hash_in(cur->id);
             return NULL;
         }
+        uint64_t second = 0;
+        for (; *pp; pp = &(*pp)->schedlink) {
+            uint64_t pr = (*pp)->fuzz_prio;
+            if (!best || pr > (*best)->fuzz_prio) {
+                if (best)
+                    second = (*best)->fuzz_prio;
+                best = pp;
+            } else if (pr > second) {
+                second = pr;
+            }
+        }
+        q_max = (*best)->fuzz_prio;
+        q_max_ok = true;
+        if (cur && cur->fuzz_prio >= q_max) {
+            hash_in(cur->id);
+            return NULL;
+        }
+        q_max = second; /* once best leaves the queue, below */
     } else {
+        q_max_ok = false; /* (pct only) */
         uint64_t n = (uint64_t)ld_relaxed(&vt_sched.runq_size);
         uint64_t r = vt_fuzz_below(n + (cur != NULL));
         if (r == n) {

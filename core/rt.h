@@ -173,6 +173,7 @@ struct vt_g {
     /* VTHREAD_SCHED=pct: the G's priority (higher runs first); written
      * at creation and at a change point, read under sched.lock. */
     uint64_t fuzz_prio;
+    uint64_t fuzz_enq;       /* pct: picks made when it was queued */
 
     /* --- identity: immutable while the G lives */
     uint64_t id;
@@ -558,6 +559,8 @@ VT_HIDDEN uint64_t vt_fuzz_below(uint64_t n);
  * returns it; with cur (a G at a schedule point, not queued) it may
  * return NULL: cur goes on.  NULL also when the queue is empty. */
 VT_HIDDEN vt_g *vt_fuzz_pick(vt_g *cur);
+/* sched.lock held: g was appended to the global queue (pct's bound). */
+VT_HIDDEN void vt_fuzz_queued(vt_g *g);
 /* Sysmon, every tick while every P is idle: a run in which every G
  * waits for another for good ends with a report (random mode only). */
 VT_HIDDEN void vt_fuzz_watch(int64_t now);

@@ -169,6 +169,8 @@ static void acquirep(vt_m *m, vt_p *p)
 
 static void globrunqput_locked(vt_g *g)
 {
+    if (unlikely(vt_fuzz_mode == VT_FUZZ_PCT))
+        vt_fuzz_queued(g);
     g->schedlink = NULL;
     if (vt_sched.runq_tail)
         vt_sched.runq_tail->schedlink = g;
@@ -1971,6 +1973,11 @@ int vt_sleep_until(int64_t deadline)
         while (r == -EINTR);
         return 0;
     }
+    /* PCT: a G that sleeps in a polling loop (wait until a flag is set)
+     * would starve, at its higher priority, the G that sets the flag:
+     * like a yield, a sleep drops it below every other. */
+    if (unlikely(vt_fuzz_mode == VT_FUZZ_PCT))
+        g->fuzz_prio = 0;
     g->wait_reason = "sleep";
     int r = vt_park(&g->sleep_key, NULL, NULL, NULL, deadline,
                     VT_PARK_INTERRUPTIBLE, 0, NULL);
