@@ -63,6 +63,20 @@ static struct bucket *lock_waiter_bucket(struct vt_waiter *w)
     }
 }
 
+/* Queues w just before x, in x's bucket b. */
+static void insert_before(struct bucket *b, struct vt_waiter *x,
+                          struct vt_waiter *w)
+{
+    w->next = x;
+    w->prev = x->prev;
+    if (x->prev)
+        x->prev->next = w;
+    else
+        b->head = w;
+    x->prev = w;
+    w->queued = true;
+}
+
 /* The seeded scheduler (fuzz.c) decides the wake-up order: w goes to a
  * random place among the waiters on its address (all of priority 0: a
  * real-time one keeps its place).  False: at the end, as usual. */
@@ -81,14 +95,7 @@ static bool fuzz_enqueue(struct bucket *b, struct vt_waiter *w)
     for (struct vt_waiter *x = b->head; x; x = x->next) {
         if (ld_relaxed(&x->addr) != a || x->prio != 0 || r--)
             continue;
-        w->next = x;
-        w->prev = x->prev;
-        if (x->prev)
-            x->prev->next = w;
-        else
-            b->head = w;
-        x->prev = w;
-        w->queued = true;
+        insert_before(b, x, w);
         return true;
     }
     return false;
@@ -104,14 +111,7 @@ static void enqueue(struct bucket *b, struct vt_waiter *w)
         for (struct vt_waiter *x = b->head; x; x = x->next) {
             if (ld_relaxed(&x->addr) != a || x->prio >= w->prio)
                 continue;
-            w->next = x;
-            w->prev = x->prev;
-            if (x->prev)
-                x->prev->next = w;
-            else
-                b->head = w;
-            x->prev = w;
-            w->queued = true;
+            insert_before(b, x, w);
             return;
         }
     }
