@@ -19,6 +19,9 @@
  *                            pct:SEED[:DEPTH[:STEPS]]: the seeded schedule
  *                            fuzzer (core/fuzz.c, docs/fuzzing.md); makes
  *                            VTHREAD_PROCS default to 1
+ *   VTHREAD_SCHED_REPORT=FILE  with VTHREAD_SCHED: append the scheduler's
+ *                            summary line to FILE at exit (absolute path;
+ *                            ignored in secure-execution mode)
  *   VTHREAD_FSBASE=MODE      auto (default), wrfsbase, or syscall: how the
  *                            thread pointer is switched (syscall forces
  *                            arch_prctl, to measure machines without
@@ -31,6 +34,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/resource.h>
 
 #include "rt.h"
@@ -196,6 +200,14 @@ void vt_config_load(void)
     if (ncpu > 1024)
         ncpu = 1024;
     parse_sched(getenv("VTHREAD_SCHED"));
+    /* Secure execution (setuid, setgid, file capabilities): no file is
+     * written on a variable's say, as glibc ignores its own diagnostic
+     * variables there. */
+    vt_cfg.sched_report_file =
+        getauxval(AT_SECURE) ? NULL : getenv("VTHREAD_SCHED_REPORT");
+    if (vt_cfg.sched_report_file && vt_cfg.sched_report_file[0] != '/')
+        vt_config_error("VTHREAD_SCHED_REPORT='%s': expected an absolute "
+                        "path", vt_cfg.sched_report_file);
     /* A seeded schedule replays only when one P makes every decision:
      * fuzzing runs on one P unless told otherwise. */
     vt_cfg.procs = (int)env_int("VTHREAD_PROCS", 1, 1024,

@@ -331,5 +331,16 @@ void vt_fuzz_print(void)
                      (unsigned long long)ld_relaxed(&switches),
                      (unsigned long long)ld_relaxed(&draws),
                      (unsigned long long)h);
-    vt_sys3(SYS_write, report_fd, buf, (size_t)n);
+    if (vt_cfg.stats || vt_cfg.sched_report)
+        vt_sys3(SYS_write, report_fd, buf, (size_t)n);
+    if (vt_cfg.sched_report_file) {
+        /* one write of one line with O_APPEND: the lines of the processes
+         * of one run do not mix */
+        long fd = vt_sys3(SYS_open, vt_cfg.sched_report_file,
+                          O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            vt_sys3(SYS_write, fd, buf, (size_t)n);
+            vt_sys1(SYS_close, fd);
+        }
+    }
 }

@@ -329,6 +329,11 @@ struct vt_config {
     int max_ms;              /* VTHREAD_MAX_THREADS */
     bool stats;              /* VTHREAD_DEBUG=stats */
     bool sched_report;       /* VTHREAD_DEBUG=sched */
+    /* VTHREAD_SCHED_REPORT=FILE: where the seeded scheduler appends its
+     * summary at exit (vthread-fuzz's channel; not the program's stderr,
+     * which tests compare).  NULL when unset, and in secure-execution
+     * mode, where no variable may make vthread write files. */
+    const char *sched_report_file;
     int schedtrace_ms;       /* VTHREAD_DEBUG=schedtrace=MS */
     bool disabled;           /* VTHREAD_DISABLE=1 */
     int fsbase;              /* VTHREAD_FSBASE: 0 auto, 1 wrfsbase, 2 syscall */

@@ -2240,7 +2240,7 @@ static void at_exit_stats(void)
 {
     if (vt_cfg.stats)
         vt_stats_print();
-    if (vt_cfg.stats || vt_cfg.sched_report)
+    if (vt_cfg.stats || vt_cfg.sched_report || vt_cfg.sched_report_file)
         vt_fuzz_print();
 }
 
