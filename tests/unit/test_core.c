@@ -773,14 +773,19 @@ static void *wait_closed(void *arg)
     return (void *)(uintptr_t)(r == 1);
 }
 
+/* The program's open descriptors: the runtime's own (vt_fd_hide: the
+ * epoll instance, sysmon's /proc stat files, which it opens when it
+ * first has to judge whether a thread is blocked) are not counted. */
 static int count_fds(void)
 {
     int n = 0;
     DIR *d = opendir("/proc/self/fd");
     if (!d)
         return -1;
-    while (readdir(d))
-        n++;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.' && !vt_fd_is_internal(atoi(e->d_name)))
+            n++;
     closedir(d);
     return n;
 }
