@@ -258,6 +258,7 @@ static long do_writev(int fd0, const struct iovec *iov0, int n0)
  * interrupted wait (wait_ready). */
 #define NOT_G_USE_REAL(call)                                                  \
     do {                                                                      \
+        vt_sched_point();                                                     \
         if (!parkable())                                                      \
             return call;                                                      \
         pl_testcancel();                                                      \
@@ -265,7 +266,6 @@ static long do_writev(int fd0, const struct iovec *iov0, int n0)
 
 PL_PUBLIC ssize_t read(int fd, void *buf, size_t count)
 {
-    vt_sched_point();
     NOT_G_USE_REAL(vt_real.read(fd, buf, count));
     struct iovec v = {buf, count};
     return ret_errno(do_readv(fd, &v, 1));
@@ -273,7 +273,6 @@ PL_PUBLIC ssize_t read(int fd, void *buf, size_t count)
 
 PL_PUBLIC ssize_t write(int fd, const void *buf, size_t count)
 {
-    vt_sched_point();
     NOT_G_USE_REAL(vt_real.write(fd, buf, count));
     struct iovec v = {(void *)buf, count};
     return ret_errno(do_writev(fd, &v, 1));
@@ -281,14 +280,12 @@ PL_PUBLIC ssize_t write(int fd, const void *buf, size_t count)
 
 PL_PUBLIC ssize_t readv(int fd, const struct iovec *iov, int n)
 {
-    vt_sched_point();
     NOT_G_USE_REAL(vt_real.readv(fd, iov, n));
     return ret_errno(do_readv(fd, iov, n));
 }
 
 PL_PUBLIC ssize_t writev(int fd, const struct iovec *iov, int n)
 {
-    vt_sched_point();
     NOT_G_USE_REAL(vt_real.writev(fd, iov, n));
     return ret_errno(do_writev(fd, iov, n));
 }
@@ -305,7 +302,6 @@ PL_PUBLIC ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 /* pread/pwrite: regular files mostly; they may block on the disk. */
 PL_PUBLIC ssize_t pread(int fd, void *buf, size_t n, off_t off)
 {
-    vt_sched_point();
     NOT_G_USE_REAL(vt_real.pread64(fd, buf, n, off));
     vt_syscall_enter();
     long r = sys6(SYS_pread64, fd, (long)buf, (long)n, off, 0, 0);
@@ -317,7 +313,6 @@ PL_PUBLIC ssize_t pread64(int fd, void *buf, size_t n, off_t off)
 
 PL_PUBLIC ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
-    vt_sched_point();
     NOT_G_USE_REAL(vt_real.pwrite64(fd, buf, n, off));
     vt_syscall_enter();
     long r = sys6(SYS_pwrite64, fd, (long)buf, (long)n, off, 0, 0);
@@ -355,7 +350,6 @@ static long do_recvmsg(int fd0, struct msghdr *msg, int flags)
 
 PL_PUBLIC ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-    vt_sched_point();
     NOT_G_USE_REAL(vt_real.recvmsg(fd, msg, flags));
     return ret_errno(do_recvmsg(fd, msg, flags));
 }
@@ -363,7 +357,6 @@ PL_PUBLIC ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 PL_PUBLIC ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
                            struct sockaddr *addr, socklen_t *alen)
 {
-    vt_sched_point();
     NOT_G_USE_REAL(vt_real.recvfrom(fd, buf, n, flags, addr, alen));
     struct iovec v = {buf, n};
     struct msghdr m = {.msg_name = addr, .msg_namelen = alen ? *alen : 0,
@@ -376,7 +369,6 @@ PL_PUBLIC ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
 
 PL_PUBLIC ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
-    vt_sched_point();
     return recvfrom(fd, buf, n, flags, NULL, NULL);
 }
 
@@ -440,7 +432,6 @@ static long do_sendmsg(int fd0, const struct msghdr *msg0, int flags)
 
 PL_PUBLIC ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-    vt_sched_point();
     NOT_G_USE_REAL(vt_real.sendmsg(fd, msg, flags));
     return ret_errno(do_sendmsg(fd, msg, flags));
 }
@@ -448,7 +439,6 @@ PL_PUBLIC ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 PL_PUBLIC ssize_t sendto(int fd, const void *buf, size_t n, int flags,
                          const struct sockaddr *addr, socklen_t alen)
 {
-    vt_sched_point();
     NOT_G_USE_REAL(vt_real.sendto(fd, buf, n, flags, addr, alen));
     struct iovec v = {(void *)buf, n};
     struct msghdr m = {.msg_name = (void *)addr, .msg_namelen = alen,
@@ -458,7 +448,6 @@ PL_PUBLIC ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 
 PL_PUBLIC ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
-    vt_sched_point();
     return sendto(fd, buf, n, flags, NULL, 0);
 }
 
@@ -493,7 +482,6 @@ PL_PUBLIC int accept4(int fd0, struct sockaddr *addr, socklen_t *alen,
 
 PL_PUBLIC int accept(int fd, struct sockaddr *addr, socklen_t *alen)
 {
-    vt_sched_point();
     return accept4(fd, addr, alen, 0);
 }
 
@@ -501,7 +489,6 @@ PL_PUBLIC int accept(int fd, struct sockaddr *addr, socklen_t *alen)
  * call (loopback and refused connections return at once). */
 PL_PUBLIC int connect(int fd, const struct sockaddr *addr, socklen_t alen)
 {
-    vt_sched_point();
     NOT_G_USE_REAL(vt_real.connect(fd, addr, alen));
     vt_syscall_enter();
     long r = SYS(SYS_connect, fd, addr, alen);
@@ -518,7 +505,6 @@ static int64_t ms_deadline(int timeout_ms)
 
 PL_PUBLIC int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
-    vt_sched_point();
     NOT_G_USE_REAL(vt_real.poll(fds, n, timeout));
     if (timeout == 0)
         return (int)ret_errno(SYS(SYS_poll, fds, n, timeout));
@@ -586,7 +572,6 @@ PL_PUBLIC int __poll_chk(struct pollfd *fds, nfds_t n, int timeout,
 PL_PUBLIC int select(int n, fd_set *r, fd_set *w, fd_set *e,
                      struct timeval *tv)
 {
-    vt_sched_point();
     NOT_G_USE_REAL(vt_real.select(n, r, w, e, tv));
     if (tv && tv->tv_sec == 0 && tv->tv_usec == 0)
         return (int)ret_errno(sys6(SYS_select, n, (long)r, (long)w, (long)e,
@@ -609,7 +594,6 @@ PL_PUBLIC int select(int n, fd_set *r, fd_set *w, fd_set *e,
  * readable when it has events. */
 PL_PUBLIC int epoll_wait(int ep, struct epoll_event *ev, int max, int timeout)
 {
-    vt_sched_point();
     NOT_G_USE_REAL(vt_real.epoll_wait(ep, ev, max, timeout));
     if (timeout == 0)
         return (int)ret_errno(
@@ -690,8 +674,7 @@ PL_PUBLIC int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
 PL_PUBLIC int epoll_pwait(int ep, struct epoll_event *ev, int max,
                           int timeout, const sigset_t *mask)
 {
-    vt_sched_point();
-    if (!parkable())
+    if (!parkable()) /* (epoll_wait below is the schedule point) */
         return (int)ret_errno(
             sys6(SYS_epoll_pwait, ep, (long)ev, max, timeout, (long)mask, 8));
     if (!mask)
@@ -705,7 +688,6 @@ PL_PUBLIC int epoll_pwait(int ep, struct epoll_event *ev, int max,
 PL_PUBLIC int epoll_pwait2(int ep, struct epoll_event *ev, int max,
                            const struct timespec *ts, const sigset_t *mask)
 {
-    vt_sched_point();
     if (!parkable() || ts_bad(ts))
         return (int)ret_errno(
             sys6(SYS_epoll_pwait2, ep, (long)ev, max, (long)ts, (long)mask, 8));

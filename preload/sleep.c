@@ -33,6 +33,7 @@ static void ns_to_ts(int64_t ns, struct timespec *ts)
  * on EINTR stores the time left in *rem (if rem). */
 static int g_sleep(int64_t deadline, struct timespec *rem)
 {
+    vt_sched_point(); /* every sleep of a G comes here */
     pl_testcancel(); /* sleeps are cancellation points */
     if (deadline && deadline <= vt_now()) {
         vt_yield();
@@ -78,7 +79,6 @@ static int g_nanosleep(const struct timespec *req, struct timespec *rem)
 
 PL_PUBLIC int nanosleep(const struct timespec *req, struct timespec *rem)
 {
-    vt_sched_point();
     if (!pl_on() || !vt_self())
         return vt_real.nanosleep(req, rem);
     return g_nanosleep(req, rem);
@@ -88,7 +88,6 @@ PL_PUBLIC int clock_nanosleep(clockid_t clk, int flags,
                               const struct timespec *req,
                               struct timespec *rem)
 {
-    vt_sched_point();
     if (!pl_on() || !vt_self())
         return vt_real.clock_nanosleep(clk, flags, req, rem);
     if (clk == CLOCK_THREAD_CPUTIME_ID) /* glibc refuses it itself */
@@ -109,7 +108,6 @@ PL_PUBLIC int clock_nanosleep(clockid_t clk, int flags,
 
 PL_PUBLIC int usleep(useconds_t us)
 {
-    vt_sched_point();
     if (!pl_on() || !vt_self())
         return vt_real.usleep(us);
     struct timespec ts = {us / 1000000, (long)(us % 1000000) * 1000};
@@ -120,7 +118,6 @@ PL_PUBLIC int usleep(useconds_t us)
  * success. */
 PL_PUBLIC unsigned sleep(unsigned seconds)
 {
-    vt_sched_point();
     if (!pl_on() || !vt_self())
         return vt_real.sleep(seconds);
     int saved = errno;
