@@ -149,10 +149,10 @@ static void parse_sched(const char *s)
         return;
     const char *rest;
     if (!strncmp(s, "random:", 7)) {
-        vt_cfg.sched = 1;
+        vt_cfg.sched = VT_FUZZ_RANDOM;
         rest = s + 7;
     } else if (!strncmp(s, "pct:", 4)) {
-        vt_cfg.sched = 2;
+        vt_cfg.sched = VT_FUZZ_PCT;
         rest = s + 4;
     } else {
         goto bad;
@@ -172,7 +172,7 @@ static void parse_sched(const char *s)
             break;
         rest++;
     }
-    if (*rest || (vt_cfg.sched == 1 && n != 1) || v[1] < 1 || v[1] > 16)
+    if (*rest || (vt_cfg.sched == VT_FUZZ_RANDOM && n != 1) || v[1] < 1 || v[1] > 16)
         goto bad;
     vt_cfg.sched_seed = v[0];
     vt_cfg.pct_depth = (int)v[1];

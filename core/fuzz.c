@@ -70,7 +70,6 @@ static _Atomic uint64_t draws;   /* numbers drawn so far */
 static _Atomic uint64_t steps;   /* schedule points passed */
 static _Atomic uint64_t switches; /* points at which another G ran */
 static uint64_t sched_hash;      /* under sched.lock */
-static int report_fd = 2;        /* VTHREAD_DEBUG=sched: stderr as at start */
 static int depth;                /* pct */
 static uint64_t change_at[16];   /* pct: steps at which cur drops */
 
@@ -98,14 +97,6 @@ void vt_fuzz_init(vt_g *first)
     if (!vt_fuzz_mode)
         return;
     seed = mix(vt_cfg.sched_seed ^ 0x5eed5eed5eed5eedull);
-    if (vt_cfg.sched_report) {
-        /* Programs close their stderr before they exit (coreutils' and
-         * xz's exit paths do): the report goes to a private copy of it,
-         * out of the program's way (vt_fd_hide). */
-        long fd = vt_sys3(SYS_fcntl, 2, F_DUPFD_CLOEXEC, 3);
-        if (fd >= 0)
-            report_fd = vt_fd_hide((int)fd);
-    }
     sched_hash = 0xcbf29ce484222325ull;
     if (vt_fuzz_mode == VT_FUZZ_PCT) {
         depth = vt_cfg.pct_depth;
@@ -131,6 +122,17 @@ void vt_fuzz_step(vt_g *cur)
     for (int i = 0; i < depth - 1; i++)
         if (change_at[i] == k)
             cur->fuzz_prio = (uint64_t)i + 1; /* below all, later ones higher */
+}
+
+void vt_fuzz_demote(vt_g *g)
+{
+    if (vt_fuzz_mode == VT_FUZZ_PCT)
+        g->fuzz_prio = 0;
+}
+
+static const char *mode_name(void)
+{
+    return vt_fuzz_mode == VT_FUZZ_PCT ? "pct" : "random";
 }
 
 static void hash_in(uint64_t v) { sched_hash = mix(sched_hash ^ v); }
@@ -160,6 +162,7 @@ void vt_fuzz_queued(vt_g *g)
 
 vt_g *vt_fuzz_pick(vt_g *cur)
 {
+    picks++;
     vt_g *head = vt_sched.runq_head;
     if (!head) {
         if (cur)
@@ -171,7 +174,7 @@ vt_g *vt_fuzz_pick(vt_g *cur)
         /* real-time Gs keep their order (POSIX: the highest first) */
         best = pp;
         q_max_ok = false;
-    } else if (vt_fuzz_mode == VT_FUZZ_PCT && picks++ - head->fuzz_enq > STARVE) {
+    } else if (vt_fuzz_mode == VT_FUZZ_PCT && picks - head->fuzz_enq > STARVE) {
         best = pp; /* it waited too long (STARVE) */
         q_max_ok = false;
     } else if (vt_fuzz_mode == VT_FUZZ_PCT) {
@@ -244,35 +247,10 @@ static bool sync_wait(const char *r)
     return false;
 }
 
-vt_g *vt_fuzz_waits_for(vt_g *g, const char **what)
-{
-    if (ld_relaxed(&g->status) != G_WAITING)
-        return NULL;
-    const char *r = g->wait_reason;
-    const void *a = ld_relaxed(&g->waiter.addr);
-    if (!r || !a)
-        return NULL;
-    *what = r;
-    if (!strcmp(r, "thread join"))
-        return (vt_g *)((char *)a - offsetof(vt_g, jstate));
-    if (!vt_hooks_set.wait_owner)
-        return NULL;
-    int tid = vt_hooks_set.wait_owner(a, r);
-    if (!tid)
-        return NULL;
-    int n = 0;
-    for (vt_g *x = vt_sched.allg; x && n < 100000; x = x->allnext, n++)
-        if (x->tid == tid && ld_relaxed(&x->status) != G_DEAD)
-            return x;
-    return NULL;
-}
-
 void vt_fuzz_watch(int64_t now)
 {
     static int64_t since;
     static uint64_t last;
-    if (vt_fuzz_mode != VT_FUZZ_RANDOM && vt_fuzz_mode != VT_FUZZ_PCT)
-        return;
     if (ld_acquire(&vt_sched.npidle) != vt_sched.nprocs ||
         vt_sched_next_timer() != INT64_MAX || vt_netpoll_has_waiters() ||
         ld_acquire(&vt_sched.live) <= 0) {
@@ -299,8 +277,7 @@ void vt_fuzz_watch(int64_t now)
     int n = snprintf(buf, sizeof buf,
                      "vthread: deadlock: all %lld threads wait for one "
                      "another for good (VTHREAD_SCHED=%s:%llu)\n",
-                     (long long)ld_relaxed(&vt_sched.live),
-                     vt_fuzz_mode == VT_FUZZ_PCT ? "pct" : "random",
+                     (long long)ld_relaxed(&vt_sched.live), mode_name(),
                      (unsigned long long)vt_cfg.sched_seed);
     vt_sys3(SYS_write, 2, buf, (size_t)n);
     vt_traceback_dump("deadlock", NULL, NULL);
@@ -316,7 +293,8 @@ void vt_fuzz_watch(int64_t now)
 
 void vt_fuzz_print(void)
 {
-    if (!vt_fuzz_mode)
+    if (!vt_fuzz_mode ||
+        !(vt_cfg.stats || vt_cfg.sched_report || vt_cfg.sched_report_file))
         return;
     char buf[256];
     vt_lock_acquire(&vt_sched.lock);
@@ -324,15 +302,14 @@ void vt_fuzz_print(void)
     vt_lock_release(&vt_sched.lock);
     int n = snprintf(buf, sizeof buf,
                      "vthread: sched: %s:%llu points=%llu switches=%llu "
-                     "draws=%llu schedule=%016llx\n",
-                     vt_fuzz_mode == VT_FUZZ_PCT ? "pct" : "random",
+                     "draws=%llu schedule=%016llx\n", mode_name(),
                      (unsigned long long)vt_cfg.sched_seed,
                      (unsigned long long)ld_relaxed(&steps),
                      (unsigned long long)ld_relaxed(&switches),
                      (unsigned long long)ld_relaxed(&draws),
                      (unsigned long long)h);
     if (vt_cfg.stats || vt_cfg.sched_report)
-        vt_sys3(SYS_write, report_fd, buf, (size_t)n);
+        vt_sys3(SYS_write, 2, buf, (size_t)n);
     if (vt_cfg.sched_report_file) {
         /* one write of one line with O_APPEND: the lines of the processes
          * of one run do not mix */

@@ -342,7 +342,7 @@ struct vt_config {
     int sched;               /* VTHREAD_SCHED: VT_FUZZ_* */
     uint64_t sched_seed;     /* its SEED */
     int pct_depth;           /* pct: DEPTH (default 3) */
-    uint64_t pct_steps;      /* pct: STEPS (0: learn as the run goes) */
+    uint64_t pct_steps;      /* pct: STEPS (0: the default, 200) */
 };
 
 struct vt_stats {
@@ -566,13 +566,13 @@ VT_HIDDEN uint64_t vt_fuzz_below(uint64_t n);
 VT_HIDDEN vt_g *vt_fuzz_pick(vt_g *cur);
 /* sched.lock held: g was appended to the global queue (pct's bound). */
 VT_HIDDEN void vt_fuzz_queued(vt_g *g);
+/* pct: g waits for another G by choice (yield, sleep): it drops below
+ * every other, else a polling loop would starve the G it waits for. */
+VT_HIDDEN void vt_fuzz_demote(vt_g *g);
 /* Sysmon, every tick while every P is idle: a run in which every G
- * waits for another for good ends with a report (random mode only). */
+ * waits for another for good ends with a report (VTHREAD_SCHED only). */
 VT_HIDDEN void vt_fuzz_watch(int64_t now);
 VT_HIDDEN void vt_fuzz_print(void);         /* the stats line's part */
-/* For dumps: the G g waits for (the owner of the mutex it waits on, the
- * G it joins), or NULL.  Racy; any context. */
-VT_HIDDEN vt_g *vt_fuzz_waits_for(vt_g *g, const char **what);
 
 /* crash.c */
 VT_HIDDEN void vt_crash_init(void);

@@ -1950,11 +1950,8 @@ void vt_yield(void)
         vt_rt_leave(m);
         return;
     }
-    /* PCT always runs the highest priority: a G that yields in a loop,
-     * waiting for a lower one, would spin for ever.  It drops below every
-     * other instead (as at a change point). */
-    if (unlikely(vt_fuzz_mode == VT_FUZZ_PCT))
-        g->fuzz_prio = 0;
+    if (unlikely(vt_fuzz_mode))
+        vt_fuzz_demote(g);
     st_release(&g->status, G_RUNNABLE);
     globrunqput(g);
     vt_park_self(g);
@@ -1973,11 +1970,8 @@ int vt_sleep_until(int64_t deadline)
         while (r == -EINTR);
         return 0;
     }
-    /* PCT: a G that sleeps in a polling loop (wait until a flag is set)
-     * would starve, at its higher priority, the G that sets the flag:
-     * like a yield, a sleep drops it below every other. */
-    if (unlikely(vt_fuzz_mode == VT_FUZZ_PCT))
-        g->fuzz_prio = 0;
+    if (unlikely(vt_fuzz_mode))
+        vt_fuzz_demote(g);
     g->wait_reason = "sleep";
     int r = vt_park(&g->sleep_key, NULL, NULL, NULL, deadline,
                     VT_PARK_INTERRUPTIBLE, 0, NULL);
@@ -2240,8 +2234,7 @@ static void at_exit_stats(void)
 {
     if (vt_cfg.stats)
         vt_stats_print();
-    if (vt_cfg.stats || vt_cfg.sched_report || vt_cfg.sched_report_file)
-        vt_fuzz_print();
+    vt_fuzz_print(); /* (it decides: VTHREAD_SCHED, _DEBUG, _REPORT) */
 }
 
 /* Turns the calling thread into the first G, creates the Ps, the g0 of

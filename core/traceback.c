@@ -196,8 +196,34 @@ static const char *state_name(int s)
     }
 }
 
+/* The G g waits for: the owner of the mutex it waits on (the preload's
+ * wait_owner hook), the G it joins; NULL if none or unknown.  Racy, as
+ * the whole dump. */
+static vt_g *waits_for(vt_g *g, const char **what)
+{
+    if (ld_relaxed(&g->status) != G_WAITING)
+        return NULL;
+    const char *r = g->wait_reason;
+    const void *a = ld_relaxed(&g->waiter.addr);
+    if (!r || !a)
+        return NULL;
+    *what = r;
+    if (!strcmp(r, "thread join"))
+        return (vt_g *)((char *)a - offsetof(vt_g, jstate));
+    if (!vt_hooks_set.wait_owner)
+        return NULL;
+    int tid = vt_hooks_set.wait_owner(a, r);
+    if (!tid)
+        return NULL;
+    int n = 0;
+    for (vt_g *x = vt_sched.allg; x && n < 100000; x = x->allnext, n++)
+        if (x->tid == tid && ld_relaxed(&x->status) != G_DEAD)
+            return x;
+    return NULL;
+}
+
 /* The cycles of Gs each waiting for the next: for a mutex its owner
- * holds, or to join it (fuzz.c, vt_fuzz_waits_for).  Each cycle once,
+ * holds, or to join it (waits_for).  Each cycle once,
  * from its G with the lowest id.  Quadratic: skipped for crowds. */
 static void print_cycles(void)
 {
@@ -210,7 +236,7 @@ static void print_cycles(void)
         int len = 0;
         bool lowest = true;
         do {
-            x = vt_fuzz_waits_for(x, &what);
+            x = waits_for(x, &what);
             if (x && x->id < g->id)
                 lowest = false;
         } while (x && x != g && ++len < 64);
@@ -219,7 +245,7 @@ static void print_cycles(void)
         outf("\nvthread: deadlock cycle:");
         x = g;
         do {
-            vt_g *y = vt_fuzz_waits_for(x, &what);
+            vt_g *y = waits_for(x, &what);
             if (!y)
                 break;
             if (!strcmp(what, "thread join"))
