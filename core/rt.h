@@ -546,6 +546,8 @@ VT_HIDDEN bool vt_traceback_answer(void *uc);
  * stack for a dump, jumps back into the dump (never returns); else
  * returns false. */
 VT_HIDDEN bool vt_traceback_fault(void);
+/* At exit: waits (bounded) for a dump in progress on another thread. */
+VT_HIDDEN void vt_traceback_wait(void);
 /* True on the thread printing a traceback, while it does.  Any context. */
 VT_HIDDEN bool vt_traceback_dumping_here(void);
 

@@ -2235,6 +2235,7 @@ static void at_exit_stats(void)
     if (vt_cfg.stats)
         vt_stats_print();
     vt_fuzz_print(); /* (it decides: VTHREAD_SCHED, _DEBUG, _REPORT) */
+    vt_traceback_wait();
 }
 
 /* Turns the calling thread into the first G, creates the Ps, the g0 of

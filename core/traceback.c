@@ -64,6 +64,22 @@ bool vt_traceback_dumping_here(void)
     return o && o == (pid_t)vt_sys0(SYS_gettid);
 }
 
+/* At exit (the last atexit handler): a dump another thread is printing
+ * is let finish, for at most 5 s, so that exit does not cut it off
+ * half-way (a SIGQUIT just before the end of a program).  Not when this
+ * thread is the one printing (exit from inside a dump's handler). */
+void vt_traceback_wait(void)
+{
+    pid_t me = (pid_t)vt_sys0(SYS_gettid);
+    for (int i = 0; i < 5000; i++) {
+        pid_t o = ld_acquire(&dump_owner);
+        if (!o || o == me)
+            return;
+        struct timespec ms = {0, 1000000};
+        vt_sys2(SYS_nanosleep, &ms, NULL);
+    }
+}
+
 bool vt_traceback_fault(void)
 {
     pid_t me = (pid_t)vt_sys0(SYS_gettid);
