@@ -26,6 +26,18 @@
  *                            thread pointer is switched (syscall forces
  *                            arch_prctl, to measure machines without
  *                            FSGSBASE; wrfsbase fails if unsupported)
+ *   VTHREAD_GUARD=MODE       auto (default) or mprotect: how the guard page
+ *                            below each stack is made.  auto uses guard
+ *                            regions (Linux >= 6.13: no extra mapping per
+ *                            thread), which gdb's gcore cannot read past:
+ *                            mprotect makes gcore's cores whole
+ *                            (docs/debugging.md)
+ *
+ * In secure-execution mode (getauxval(AT_SECURE): setuid, setgid, file
+ * capabilities) the variables that write files or show memory are
+ * ignored, as glibc ignores its own diagnostic ones there:
+ * VTHREAD_SCHED_REPORT and VTHREAD_TRACEBACK (which prints addresses,
+ * defeating the address-space randomisation of a privileged program).
  */
 #include <ctype.h>
 #include <signal.h>
@@ -243,7 +255,12 @@ void vt_config_load(void)
         vt_config_error("VTHREAD_FSBASE='%s': expected auto, wrfsbase or "
                         "syscall", fs);
 
-    const char *tb = getenv("VTHREAD_TRACEBACK");
+    const char *gd = getenv("VTHREAD_GUARD");
+    vt_cfg.guard_mprotect = gd && !strcmp(gd, "mprotect");
+    if (gd && strcmp(gd, "mprotect") && strcmp(gd, "auto"))
+        vt_config_error("VTHREAD_GUARD='%s': expected auto or mprotect", gd);
+
+    const char *tb = getauxval(AT_SECURE) ? NULL : getenv("VTHREAD_TRACEBACK");
     vt_cfg.traceback = 0;
     if (tb && !strcmp(tb, "crash"))
         vt_cfg.traceback = 1;

@@ -337,6 +337,7 @@ struct vt_config {
     int schedtrace_ms;       /* VTHREAD_DEBUG=schedtrace=MS */
     bool disabled;           /* VTHREAD_DISABLE=1 */
     int fsbase;              /* VTHREAD_FSBASE: 0 auto, 1 wrfsbase, 2 syscall */
+    bool guard_mprotect;     /* VTHREAD_GUARD=mprotect */
     int preempt_signal;      /* VTHREAD_PREEMPT_SIGNAL; 0 = no preemption */
     int traceback;           /* VTHREAD_TRACEBACK: bit 0 crash, bit 1 sigquit */
     int sched;               /* VTHREAD_SCHED: VT_FUZZ_* */

@@ -70,7 +70,10 @@ size_t vt_page_size(void) { return page; }
 void vt_stack_init(void)
 {
     page = (size_t)sysconf(_SC_PAGESIZE);
-    /* Probe MADV_GUARD_INSTALL once on a scratch mapping. */
+    /* Probe MADV_GUARD_INSTALL once on a scratch mapping (unless told
+     * not to use it: gcore cannot read past guard regions). */
+    if (vt_cfg.guard_mprotect)
+        return;
     void *p = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p != MAP_FAILED) {

@@ -263,6 +263,10 @@ VT_HIDDEN int vt_sleep_until(int64_t deadline);
  * except where the preload layer documents otherwise. */
 #define VT_G_EXT_SIZE 512
 VT_HIDDEN void *vt_g_ext(vt_g *g);
+/* Where in that area the preload layer keeps the thread's name (a
+ * NUL-terminated char[16]), for debuggers (core/debug.c).  Once, at
+ * start-up. */
+VT_HIDDEN void vt_debug_set_name_offset(size_t off);
 
 /* Hooks the preload layer installs once, before any G exists besides the
  * first.  Each runs on the G it concerns. */

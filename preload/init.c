@@ -44,6 +44,7 @@ static void do_init(void)
     vt_real_init();
     bool active = vt_runtime_init();
     vt_set_hooks(&pl_hooks);
+    vt_debug_set_name_offset(offsetof(struct pl_gext, name));
     atomic_store_explicit(&pl_mode, active ? PL_ACTIVE : PL_DISABLED,
                           memory_order_release);
 }
