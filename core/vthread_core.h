@@ -263,6 +263,10 @@ VT_HIDDEN int vt_sleep_until(int64_t deadline);
  * except where the preload layer documents otherwise. */
 #define VT_G_EXT_SIZE 512
 VT_HIDDEN void *vt_g_ext(vt_g *g);
+/* g was named (pthread_setname_np): recorded for the execution trace
+ * (core/trace.c), which names g's slices after it.  A no-op unless
+ * VTHREAD_TRACE is set.  Any thread. */
+VT_HIDDEN void vt_trace_name(vt_g *g, const char *name);
 
 /* Hooks the preload layer installs once, before any G exists besides the
  * first.  Each runs on the G it concerns. */
