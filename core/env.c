@@ -22,6 +22,13 @@
  *   VTHREAD_SCHED_REPORT=FILE  with VTHREAD_SCHED: append the scheduler's
  *                            summary line to FILE at exit (absolute path;
  *                            ignored in secure-execution mode)
+ *   VTHREAD_TRACE=FILE       write an execution trace (Chrome trace-event
+ *                            JSON, core/trace.c) to FILE at exit; %p in
+ *                            FILE is the process id; a relative FILE is
+ *                            taken from the start-up directory (ignored in
+ *                            secure-execution mode)
+ *   VTHREAD_TRACE_EVENTS=N   trace records kept per M (16..2^26, default
+ *                            2^18: 8 MiB); beyond, events are dropped
  *   VTHREAD_FSBASE=MODE      auto (default), wrfsbase, or syscall: how the
  *                            thread pointer is switched (syscall forces
  *                            arch_prctl, to measure machines without
@@ -48,6 +55,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "rt.h"
 
@@ -220,6 +228,25 @@ void vt_config_load(void)
     if (vt_cfg.sched_report_file && vt_cfg.sched_report_file[0] != '/')
         vt_config_error("VTHREAD_SCHED_REPORT='%s': expected an absolute "
                         "path", vt_cfg.sched_report_file);
+    /* The trace too is a file written on a variable's say: not in
+     * secure execution.  A relative name is made absolute now, so that a
+     * chdir by the program does not move it. */
+    const char *tf = getauxval(AT_SECURE) ? NULL : getenv("VTHREAD_TRACE");
+    vt_cfg.trace_file = NULL;
+    if (tf && *tf == '/') {
+        vt_cfg.trace_file = tf;
+    } else if (tf && *tf) {
+        static char abs_trace[4096];
+        size_t n = getcwd(abs_trace, sizeof abs_trace) ? strlen(abs_trace) : 0;
+        if (!n || n + 1 + strlen(tf) + 1 > sizeof abs_trace)
+            vt_config_error("VTHREAD_TRACE='%s': cannot make it an absolute "
+                            "path (give one)", tf);
+        abs_trace[n] = '/';
+        strcpy(abs_trace + n + 1, tf);
+        vt_cfg.trace_file = abs_trace;
+    }
+    vt_cfg.trace_events = (uint32_t)env_int("VTHREAD_TRACE_EVENTS", 16,
+                                            1l << 26, 1l << 18);
     /* A seeded schedule replays only when one P makes every decision:
      * fuzzing runs on one P unless told otherwise. */
     vt_cfg.procs = (int)env_int("VTHREAD_PROCS", 1, 1024,

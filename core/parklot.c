@@ -323,6 +323,7 @@ int vt_park(const void *addr, bool (*validate)(void *ctx),
     vt_lock_release(&b->lock);
     vt_stat_inc(VT_ST_PARKS);
     VT_PROBE2(park, g->id, addr);
+    vt_trace_park(m, g);
     /* An interrupt that raced with queueing (it saw no waiter yet).  And
      * a signal notified while we were on our way here: the notifier stores
      * sig_notify and then reads our status; seeing G_RUNNING, it kicked

@@ -127,6 +127,7 @@ void vt_preempt_park(void)
     st_release(&g->preempting, 0); /* the trampoline consumed preempt_pc */
     xadd(&vt_stats.preemptions, 1);
     VT_PROBE1(preempt, g->id);
+    vt_trace_g(g->m, VT_TR_PREEMPT, g, 0, 0);
     vt_yield();
     errno = e;
 }

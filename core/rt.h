@@ -282,6 +282,16 @@ struct vt_m {
     bool retiring;
     bool made_g0;
     _Atomic int dead;        /* retired: sysmon and routing skip it */
+    /* The execution trace (trace.c; VTHREAD_TRACE).  Written only by code
+     * running on this M's OS thread: its Gs, its g0, and a signal handler
+     * interrupting them (tr_busy makes a nested record a drop).  tr_n is
+     * published with release after the record is complete; the exit
+     * writer, on another thread, reads the first tr_n records. */
+    struct vt_trace_rec *tr_buf; /* mmap'd at this M's first record */
+    _Atomic uint32_t tr_n;       /* records written */
+    _Atomic uint64_t tr_dropped; /* records lost: buffer full, no memory,
+                                    or nested in a signal handler */
+    int tr_busy;
 };
 
 /* -------------------------------------------------------------------- P */
@@ -344,6 +354,10 @@ struct vt_config {
     uint64_t sched_seed;     /* its SEED */
     int pct_depth;           /* pct: DEPTH (default 3) */
     uint64_t pct_steps;      /* pct: STEPS (0: the default, 200) */
+    /* VTHREAD_TRACE=FILE: the execution trace written at exit (trace.c),
+     * an absolute path; NULL when unset and in secure-execution mode. */
+    const char *trace_file;
+    uint32_t trace_events;   /* VTHREAD_TRACE_EVENTS: records per M */
 };
 
 struct vt_stats {
@@ -629,6 +643,99 @@ static inline void vt_stat_inc(int i)
     _Atomic uint64_t *c =
         &vt_stat_shards[m ? (unsigned)m->id % VT_STAT_SHARDS : 0].c[i];
     st_relaxed(c, ld_relaxed(c) + 1);
+}
+
+/* ---------------------------------------------------------------- trace */
+/* trace.c: the execution trace (VTHREAD_TRACE, Chrome trace-event JSON
+ * written at exit).  Each hook below is one relaxed load and a branch
+ * predicted not taken while tracing is off; when on, it appends a
+ * 32-byte record to the buffer of the M running the caller (no lock, no
+ * allocation but the M's first mmap), or, from a thread without an M
+ * (sysmon, a foreign thread), to a shared buffer where a slot is claimed
+ * with one atomic add.  Any context, a signal handler included. */
+enum {
+    VT_TR_RUN = 1,  /* the M switches to G g (0: its own g0, i.e. no G);
+                       a: P id + 1 (0: none), b: g's start routine */
+    VT_TR_CREATE,   /* G g created by G b (0: not by a G) */
+    VT_TR_PARK,     /* G g parks; b: its wait_reason (a static string) */
+    VT_TR_UNPARK,   /* G g made runnable by G b (0: runtime, timer) */
+    VT_TR_STEAL,    /* a: victim P; b: thief P << 32 | Gs taken */
+    VT_TR_HANDOFF,  /* P a given away (g: the G whose M gives it, or 0) */
+    VT_TR_RETAKE,   /* sysmon took P a; b: kind (0 syscall, 1 blocked,
+                       2 busy) | owner M id << 8 */
+    VT_TR_PREEMPT,  /* G g preempted (it yields next) */
+    VT_TR_SYSCALL,  /* G g enters a system call; a: 1 if it hands off
+                       its P first (a call known to block) */
+    VT_TR_SYSRET,   /* G g is back; a: 1 if it had lost its P */
+    VT_TR_EXIT,     /* G g exits */
+    VT_TR_NAME,     /* G g is named: name[] replaces ts and b */
+    VT_TR_FULL,     /* the buffer is full: nothing after this */
+};
+struct vt_trace_rec {
+    union {
+        struct {
+            int64_t ts;      /* vt_now() */
+            uint64_t b;      /* wide argument, by kind */
+        };
+        char name[16];       /* VT_TR_NAME: NUL-padded, as TASK_COMM_LEN */
+    };
+    uint64_t g;              /* the G the event is about; 0: none */
+    uint32_t a;              /* narrow argument, by kind */
+    _Atomic uint32_t kind;   /* VT_TR_*; stored last (release) in the
+                                shared buffer: 0 = slot not yet filled */
+};
+_Static_assert(sizeof(struct vt_trace_rec) == 32, "a record is 32 bytes");
+
+VT_HIDDEN extern _Atomic int vt_trace_on;
+/* m: the M whose thread runs the caller, when the caller knows it; else
+ * vt_trace_here (below) finds it, or the shared buffer takes the record. */
+VT_HIDDEN void vt_trace_rec(vt_m *m, unsigned kind, uint64_t g, uint32_t a,
+                            uint64_t b);
+/* The M running the caller: a G's own M; on a g0, that g0's M (cand, if
+ * it is the one: the caller's P's M, typically; else found in the list
+ * of Ms); NULL on sysmon and foreign threads.  Any context. */
+VT_HIDDEN vt_m *vt_trace_here(vt_m *cand);
+VT_HIDDEN void vt_trace_start(vt_m *m, vt_g *g); /* vt_start */
+VT_HIDDEN void vt_trace_at_exit(void);          /* at_exit_stats */
+VT_HIDDEN void vt_trace_fork_child(void);       /* fork_child */
+
+/* m switches to g (NULL: to its g0).  Before the switch, on m. */
+static inline void vt_trace_run(vt_m *m, vt_g *g)
+{
+    if (unlikely(ld_relaxed(&vt_trace_on)))
+        vt_trace_rec(m, VT_TR_RUN, g ? g->id : 0,
+                     m->p ? (uint32_t)m->p->id + 1 : 0,
+                     g ? (uintptr_t)g->fn : 0);
+}
+static inline void vt_trace_g(vt_m *m, unsigned kind, vt_g *g, uint32_t a,
+                              uint64_t b)
+{
+    if (unlikely(ld_relaxed(&vt_trace_on)))
+        vt_trace_rec(m, kind, g->id, a, b);
+}
+static inline void vt_trace_park(vt_m *m, vt_g *g)
+{
+    if (unlikely(ld_relaxed(&vt_trace_on)))
+        vt_trace_rec(m, VT_TR_PARK, g->id, 0, (uintptr_t)g->wait_reason);
+}
+/* g made runnable; p: the caller's P, if it holds one. */
+static inline void vt_trace_unpark(vt_g *g, vt_p *p)
+{
+    if (unlikely(ld_relaxed(&vt_trace_on))) {
+        vt_g *by = vt_tp_g();
+        vt_trace_rec(vt_trace_here(p ? p->m : NULL), VT_TR_UNPARK, g->id, 0,
+                     by ? by->id : 0);
+    }
+}
+/* Events about P p from a caller that may be on a G, a g0 or sysmon;
+ * cand: the M the caller probably runs on (vt_trace_here). */
+static inline void vt_trace_p(unsigned kind, vt_p *p, vt_m *cand, uint64_t b)
+{
+    if (unlikely(ld_relaxed(&vt_trace_on))) {
+        vt_g *g = vt_tp_g();
+        vt_trace_rec(vt_trace_here(cand), kind, g ? g->id : 0,
+                     (uint32_t)p->id, b);
+    }
 }
 
 #ifdef VT_DEBUG

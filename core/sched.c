@@ -318,12 +318,14 @@ static vt_g *runqsteal(vt_p *p, vt_p *victim, bool take_next)
             return NULL;
         if (cas(&victim->runnext, &g, NULL)) {
             vt_stat_inc(VT_ST_STEALS);
+            vt_trace_p(VT_TR_STEAL, victim, p->m, (uint64_t)p->id << 32 | 1);
             return g;
         }
         return NULL;
     }
     vt_stat_inc(VT_ST_STEALS);
     VT_PROBE3(steal, p->id, victim->id, n);
+    vt_trace_p(VT_TR_STEAL, victim, p->m, (uint64_t)p->id << 32 | n);
     for (uint32_t i = 0; i + 1 < n; i++)
         vt_runq_put(&p->runq, batch[i]); /* p's ring is empty: room */
     return batch[n - 1];
@@ -424,12 +426,14 @@ static void switch_g(vt_m *m, vt_g *from, vt_g *to)
     to->m = m;
     m->curg = to;
     set_running(to);
+    vt_trace_run(m, to); /* from's slice ends, to's begins */
     vt_arch_switch(&from->sp, to->sp, (uintptr_t)to->pd, &from->on_cpu);
 }
 
 static void switch_to_g0(vt_m *m, vt_g *from)
 {
     cpu_account(from, NULL);
+    vt_trace_run(m, NULL);
     m->curg = NULL;
     m->g0->on_cpu = 1;
     vt_arch_switch(&from->sp, m->g0->sp, (uintptr_t)m->g0->pd, &from->on_cpu);
@@ -448,6 +452,7 @@ static void execute(vt_m *m, vt_g *g)
     m->curg = g;
     xadd(&m->p->schedtick, 1);
     set_running(g);
+    vt_trace_run(m, g);
     vt_arch_switch(&m->g0->sp, g->sp, (uintptr_t)g->pd, &m->g0->on_cpu);
 }
 
@@ -628,6 +633,7 @@ void vt_handoffp(vt_p *p)
 {
     xadd(&vt_stats.handoffs, 1);
     VT_PROBE1(handoff, p->id);
+    vt_trace_p(VT_TR_HANDOFF, p, p->m, 0);
     if (vt_runq_len(&p->runq) || ld_relaxed(&p->runnext) ||
         ld_relaxed(&vt_sched.runq_size)) {
         startm(p, false);
@@ -1166,6 +1172,7 @@ static bool make_runnable(vt_g *g, vt_p *p)
         vt_fatal("readying G %llu that is not waiting (state %d)",
                  (unsigned long long)g->id, exp);
     VT_PROBE1(unpark, g->id);
+    vt_trace_unpark(g, p);
     if (unlikely(ld_relaxed(&g->rt_prio) > 0)) {
         ready_rt(g, p); /* vt_g_set_rt_prio */
         return false;
@@ -1821,6 +1828,7 @@ int vt_spawn(vt_g **out, void *(*fn)(void *), void *arg,
     if (unlikely(vt_fuzz_mode))
         vt_fuzz_g_init(g);
     VT_PROBE2(g_create, g->id, self ? self->id : 0);
+    vt_trace_g(m, VT_TR_CREATE, g, 0, self ? self->id : 0);
     *out = g; /* before it can run, exit and be freed */
     if (m) {
         runqput(m->p, g, true);
@@ -1848,6 +1856,7 @@ void vt_exit(void *retval)
     g->retval = retval;
     vt_stat_inc(VT_ST_GS_EXITED);
     VT_PROBE1(g_exit, g->id);
+    vt_trace_g(g->m, VT_TR_EXIT, g, 0, 0);
     if (xsub(&vt_sched.live, 1) == 1) {
         /* The last thread: the process ends as under NPTL. */
         exit(0);
@@ -2039,6 +2048,7 @@ void vt_syscall_enter(void)
         return;
     vt_m *m = g->m;
     vt_p *p = m->p;
+    vt_trace_g(m, VT_TR_SYSCALL, g, 0, 0);
     uint64_t exp = P_STATUS(m->id, P_USER);
     if (p && cas(&p->status, &exp, P_STATUS(m->id, P_SYSCALL)))
         xadd(&p->syscalltick, 1);
@@ -2056,6 +2066,7 @@ void vt_syscall_enter_block(void)
     vt_lock_count(1);
     vt_m *m = g->m;
     vt_p *p = m->p;
+    vt_trace_g(m, VT_TR_SYSCALL, g, 1, 0);
     uint64_t exp = P_STATUS(m->id, P_USER);
     if (p && cas(&p->status, &exp, P_STATUS(0, P_RT))) {
         m->p = NULL;
@@ -2074,7 +2085,9 @@ void vt_syscall_exit(void)
     vt_m *m = g->m;
     vt_p *p = m->p;
     uint64_t exp = P_STATUS(m->id, P_SYSCALL);
-    if (!p || !cas(&p->status, &exp, P_STATUS(m->id, P_USER))) {
+    bool lost = !p || !cas(&p->status, &exp, P_STATUS(m->id, P_USER));
+    vt_trace_g(m, VT_TR_SYSRET, g, lost, 0);
+    if (lost) {
         m = vt_rt_enter(g);
         vt_rt_leave(m);
     }
@@ -2184,6 +2197,7 @@ static void fork_child(void)
         p->sm_when = 0;
     }
     vt_parklot_reset();
+    vt_trace_fork_child(); /* (before this M records anything) */
     seed_tids();
     vt_netpoll_fork_child();
     vt_preempt_fork_child();
@@ -2235,6 +2249,7 @@ static void at_exit_stats(void)
     if (vt_cfg.stats)
         vt_stats_print();
     vt_fuzz_print(); /* (it decides: VTHREAD_SCHED, _DEBUG, _REPORT) */
+    vt_trace_at_exit(); /* (VTHREAD_TRACE) */
     vt_traceback_wait();
 }
 
@@ -2317,6 +2332,8 @@ void vt_start(void)
     for (int i = n - 1; i >= 1; i--)
         pidleput(vt_sched.allp[i]);
     vt_lock_release(&vt_sched.lock);
+    if (vt_cfg.trace_file)
+        vt_trace_start(m0, g); /* g runs on M0 from now, for the trace */
 
     PD_FIELD(g->pd, PD_VTHREAD_G, vt_g *) = g; /* now we are a G */
     atexit(at_exit_stats);

@@ -217,6 +217,9 @@ static bool retake(int64_t now)
                              : &vt_stats.retakes_blocked, 1);
         p->sm_when = 0;
         VT_PROBE2(retake, p->id, st == P_SYSCALL ? 0 : hog ? 2 : 1);
+        vt_trace_p(VT_TR_RETAKE, p, NULL,
+                   (uint64_t)(st == P_SYSCALL ? 0 : hog ? 2 : 1) |
+                       (uint64_t)P_OWNER(s) << 8);
         vt_handoffp(p);
         /* A P taken from a blocked M hints at more blocking to come:
          * tick fast again.  A hog's is routine time slicing. */

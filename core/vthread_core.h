@@ -267,6 +267,10 @@ VT_HIDDEN void *vt_g_ext(vt_g *g);
  * NUL-terminated char[16]), for debuggers (core/debug.c).  Once, at
  * start-up. */
 VT_HIDDEN void vt_debug_set_name_offset(size_t off);
+/* g was named (pthread_setname_np): recorded for the execution trace
+ * (core/trace.c), which names g's slices after it.  A no-op unless
+ * VTHREAD_TRACE is set.  Any thread. */
+VT_HIDDEN void vt_trace_name(vt_g *g, const char *name);
 
 /* Hooks the preload layer installs once, before any G exists besides the
  * first.  Each runs on the G it concerns. */

@@ -453,6 +453,7 @@ PL_PUBLIC int pthread_setname_np(pthread_t th, const char *name)
     memcpy(x->name, name, n + 1);
     atomic_fetch_or(&x->flags, PL_G_NAMED);
     pl_gext_unlock(x);
+    vt_trace_name(g, name);
     if (vt_g_id(g) == 1) {
         /* The original thread is the process's name in ps/top: rename the
          * main task itself (not whichever M runs us now). */
