@@ -18,17 +18,7 @@
 # passed".
 . "$(dirname "$0")/../tools/lib.sh"
 
-lib=
-while [ $# -gt 0 ]; do
-    case $1 in
-        --lib) lib=$2; shift 2 ;;
-        --lib=*) lib=${1#--lib=}; shift ;;
-        *) echo "usage: $0 [--lib PATH]" >&2; exit 2 ;;
-    esac
-done
-src=$(cd "$(dirname "$0")" && pwd)
-[ -n "$lib" ] || lib=$(cd "$src/../.." && pwd)/.libs/libvthread.so
-[ -f "$lib" ] || { echo "no library at $lib (build first)" >&2; exit 1; }
+lib_arg "$@"
 command -v gdb >/dev/null && command -v gcore >/dev/null ||
     { echo "gdb and gcore are needed (apt-get install gdb)" >&2; exit 1; }
 script=$tools/gdb/vthread-gdb.py

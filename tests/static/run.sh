@@ -43,7 +43,7 @@ printf '%s\n' "$out" | grep -q "libvthread_so_mapped=0" && ok "no libvthread.so 
 grep -q "gs_created=1001" "$tmp/stderr" && ok "runtime stats (1,001 Gs)" || { bad "runtime stats"; cat "$tmp/stderr"; }
 ldd "$tmp/proj/demo" | grep -q libvthread && bad "not linked statically" || ok "linked statically"
 # Secure-execution mode (a setuid program: AT_SECURE): the variables that
-# write files are ignored, as glibc ignores its own there.  LD_PRELOAD is
+# write files (VTHREAD_SCHED_REPORT, VTHREAD_TRACE) are ignored, as glibc ignores its own there.  LD_PRELOAD is
 # itself ignored for setuid programs, so this is the statically linked
 # demo, made setuid to nobody (run by root, its effective user differs
 # from its real one).  The same binary without the bit writes the files.
@@ -56,10 +56,13 @@ secure() {
     for v in demo demo-suid; do
         (cd "$sec" && VTHREAD_SCHED=random:1 \
             VTHREAD_SCHED_REPORT="$sec/out/$v.report" \
+            VTHREAD_TRACE="$sec/out/$v.json" \
             timeout 60 "./$v" >/dev/null 2>&1) || return 1
     done
     [ -s "$sec/out/demo.report" ] || { echo "no report without setuid"; return 1; }
     [ ! -e "$sec/out/demo-suid.report" ] || { echo "setuid program wrote its report"; return 1; }
+    [ -s "$sec/out/demo.json" ] || { echo "no trace without setuid"; return 1; }
+    [ ! -e "$sec/out/demo-suid.json" ] || { echo "setuid program wrote its trace"; return 1; }
 }
 if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
     step secure-execution secure

@@ -70,6 +70,24 @@ build_fake_lib() {
     fi
 }
 
+# lib_arg "$@": a test's only option, --lib PATH (the library to
+# preload; default: the tree's .libs/libvthread.so).  Sets $lib and $src
+# (the calling test's directory); exits 2 on bad usage, 1 without a
+# library.
+lib_arg() {
+    lib=
+    while [ $# -gt 0 ]; do
+        case $1 in
+            --lib) lib=$2; shift 2 ;;
+            --lib=*) lib=${1#--lib=}; shift ;;
+            *) echo "usage: $0 [--lib PATH]" >&2; exit 2 ;;
+        esac
+    done
+    src=$(cd "$(dirname "$0")" && pwd)
+    [ -n "$lib" ] || lib=$(cd "$src/../.." && pwd)/.libs/libvthread.so
+    [ -f "$lib" ] || { echo "no library at $lib (build first)" >&2; exit 1; }
+}
+
 finish() {
     echo "$((checks - failures))/$checks checks passed"
     [ "$failures" -eq 0 ]

@@ -22,17 +22,7 @@
 . "$(dirname "$0")/../tools/lib.sh"
 unset VTHREAD_TRACE VTHREAD_TRACE_EVENTS VTHREAD_SCHED VTHREAD_SCHED_REPORT
 
-lib=
-while [ $# -gt 0 ]; do
-    case $1 in
-        --lib) lib=$2; shift 2 ;;
-        --lib=*) lib=${1#--lib=}; shift ;;
-        *) echo "usage: $0 [--lib PATH]" >&2; exit 2 ;;
-    esac
-done
-src=$(cd "$(dirname "$0")" && pwd)
-[ -n "$lib" ] || lib=$(cd "$src/../.." && pwd)/.libs/libvthread.so
-[ -f "$lib" ] || { echo "no library at $lib (build first)" >&2; exit 1; }
+lib_arg "$@"
 command -v python3 >/dev/null || { echo "python3 is needed" >&2; exit 77; }
 
 "${CC:-cc}" -O2 -g -pthread -o "$tmp/blocked" "$src/blocked.c" ||
