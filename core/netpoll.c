@@ -101,13 +101,9 @@ static _Atomic uint64_t polls;     /* polls made: sysmon sees progress */
 
 /* ------------------------------------------------ the runtime's own fds
  *
- * (At most NINTERNAL are recorded: a process with more Ms than that keeps
- * the rest of their stat files unrecorded, so a close loop may close
- * them; sysmon then cannot read those Ms' states and trusts their CPU
- * clocks alone.)
- *
- * The epoll instance, its eventfd and sysmon's per-M stat files are
- * descriptors NPTL does not have.  They are moved up out of the program's
+ * The epoll instance and its eventfd are descriptors NPTL does not have
+ * (sysmon's per-M stat files live in another table: sysmon.c, "the
+ * prober").  They are moved up out of the program's
  * way (just below min(RLIMIT_NOFILE, 1024)), so the program's open() gets
  * the numbers it gets natively, and they are recorded here so that the
  * program's close(), close_range() and closefrom() treat them as not open
@@ -142,16 +138,6 @@ int vt_fd_hide(int fd)
     while (fd < m && !cas(&internal_min, &m, fd))
         ;
     return fd;
-}
-
-void vt_fd_unhide_close(int fd)
-{
-    for (int i = 0; i < NINTERNAL; i++) {
-        int v = fd + 1;
-        if (cas(&internal[i], &v, 0))
-            break;
-    }
-    vt_sys1(SYS_close, fd);
 }
 
 bool vt_fd_is_internal(int fd)

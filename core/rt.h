@@ -251,7 +251,8 @@ struct vt_m {
     pid_t tid;               /* kernel TID */
     pthread_t thread;        /* real pthread handle */
     clockid_t cpuclock;      /* this thread's CPU-time clock, for sysmon */
-    int statfd;              /* sysmon's /proc/self/task/TID/stat, or -1 */
+    int statfd;              /* /proc/self/task/TID/stat in the prober's own
+                                descriptor table (sysmon.c), or -1 */
     vt_g *g0;                /* the M's own context (stack, descriptor) */
     vt_g *curg;              /* G running on this M (NULL on g0) */
     vt_g *g0next;            /* G for g0 to run once it is off its CPU */
@@ -330,6 +331,7 @@ struct vt_p {
     int64_t sm_cpu_when;     /* when sm_cpu was read */
     int64_t sm_cpu0, sm_cpu0_when; /* the first such reading this tick */
     int64_t sm_preempt_when; /* last preemption request */
+    int64_t sm_d_since;      /* its M first seen in state D this tick, or 0 */
 };
 
 /* ------------------------------------------------------------- scheduler */

@@ -20,6 +20,7 @@
  * never parks and never runs user code.
  */
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -40,33 +41,40 @@ void vt_sysmon_kick(void)
     }
 }
 
-/* True unless the kernel says the M's thread is runnable ('R'): an M that
- * makes no CPU progress because the machine is oversubscribed is not
- * blocked, and taking its P would only add OS threads.  One pread on a
- * descriptor sysmon keeps per M. */
-static bool m_sleeping(vt_m *m)
-{
-    if (ld_acquire(&m->dead))
-        return true; /* retired since its P's owner was read */
-    if (m->statfd < 0) {
-        char path[64];
-        snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)m->tid);
-        m->statfd = vt_fd_hide(
-            (int)vt_sys3(SYS_open, path, O_RDONLY | O_CLOEXEC, 0));
-        if (m->statfd < 0)
-            return true; /* cannot tell: trust the CPU clock */
-    }
-    char buf[512];
-    long n = vt_sys4(SYS_pread64, m->statfd, buf, sizeof buf - 1, 0);
-    if (n <= 0)
-        return true;
-    buf[n] = 0;
-    char *p = strrchr(buf, ')'); /* the name may contain anything */
-    return !p || p[1] != ' ' || p[2] != 'R';
-}
+/* ------------------------------------------------------------- the prober
+ *
+ * Whether an M's thread is blocked in the kernel is in
+ * /proc/self/task/TID/stat, one descriptor per M.  Opened in the
+ * program's descriptor table, such a descriptor takes the lowest free
+ * number, if only until it is moved up, and an open() the program makes
+ * in that moment gets another number than under NPTL, which has no
+ * descriptors of its own.  So the stat files are opened in a table no
+ * program descriptor ever enters: that of the prober, a thread of ours
+ * that gives itself a new, empty one first thing (close_range with
+ * CLOSE_RANGE_UNSHARE: the kernel copies none of the program's
+ * descriptors into it, not even for a moment).  It is started the first
+ * time sysmon asks, so a program that never needs it has no such thread.
+ * Without close_range (Linux < 5.9) it gives up, and sysmon trusts the
+ * CPU clock alone, as when /proc is not mounted.  (The prober cannot
+ * write to the program's stderr: its fd 2 is not the program's.)
+ *
+ * sysmon is the only client and asks one question at a time: it stores
+ * probe.m, bumps probe.req and wakes the prober, which stores the answer
+ * and then sets probe.done to the request's number.  m->statfd is a number
+ * in the prober's table: only the prober touches it, and it closes those
+ * of retired Ms.  Nothing here survives fork() (the child's table is a
+ * copy of the forking thread's); vt_sysmon_start resets it. */
+static struct {
+    vt_m *_Atomic m;    /* the M asked about */
+    _Atomic int req;    /* futex: number of the last question */
+    _Atomic int done;   /* futex: number of the last one answered */
+    _Atomic int answer; /* the state letter, or 0: cannot tell */
+    _Atomic int state;  /* 0 not started, 2 starting, 1 running,
+                           -1 unavailable */
+} probe;
 
 /* Closes the descriptors kept for Ms that retired (pinned Gs that
- * exited: sched.c, retire); sysmon owns statfd, so only it does. */
+ * exited: sched.c, retire).  On the prober. */
 static void sweep_retired(void)
 {
     static uint64_t seen;
@@ -77,9 +85,130 @@ static void sweep_retired(void)
     for (vt_m *m = ld_acquire((vt_m *_Atomic *)&vt_sched.allm); m;
          m = m->allnext)
         if (ld_acquire(&m->dead) && m->statfd >= 0) {
-            vt_fd_unhide_close(m->statfd);
+            vt_sys1(SYS_close, m->statfd);
             m->statfd = -1;
         }
+}
+
+/* On the prober: the state letter of m's thread in its stat file, or 0
+ * if it cannot say. */
+static char probe_state(vt_m *m)
+{
+    if (m->statfd < 0) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)m->tid);
+        m->statfd = (int)vt_sys3(SYS_open, path, O_RDONLY | O_CLOEXEC, 0);
+        if (m->statfd < 0)
+            return 0;
+    }
+    char buf[512];
+    long n = vt_sys4(SYS_pread64, m->statfd, buf, sizeof buf - 1, 0);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    char *p = strrchr(buf, ')'); /* the name may contain anything */
+    return p && p[1] == ' ' ? p[2] : 0;
+}
+
+static void *prober_main(void *arg)
+{
+    if (vt_sys3(SYS_close_range, 0, ~0u, CLOSE_RANGE_UNSHARE) != 0) {
+        st_release(&probe.state, -1);
+        return arg;
+    }
+    st_release(&probe.state, 1);
+    for (int seen = 0;;) {
+        int r = ld_acquire(&probe.req);
+        if (r == seen) {
+            vt_futex_wait(&probe.req, r, NULL);
+            continue;
+        }
+        seen = r;
+        sweep_retired();
+        vt_m *m = ld_acquire(&probe.m);
+        st_release(&probe.answer, ld_acquire(&m->dead) ? 'X' : probe_state(m));
+        st_release(&probe.done, seen);
+        vt_futex_wake(&probe.done, 1);
+    }
+}
+
+static void probe_start(void)
+{
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&a, 64 * 1024);
+    sigset_t all; /* it runs no program code: no signal for it */
+    sigfillset(&all);
+    pthread_attr_setsigmask_np(&a, &all);
+    pthread_t t;
+    if (vt_real.pthread_create(&t, &a, prober_main, NULL) != 0)
+        st_release(&probe.state, -1);
+    pthread_attr_destroy(&a);
+}
+
+/* The kernel's state letter for m's thread ('R' runnable, 'S' asleep,
+ * 'D' in an uninterruptible wait, ...), or 0 when it cannot say: no
+ * prober (yet), no /proc, or no answer within 10 ms (sysmon waits that
+ * long at most). */
+static char m_kstate(vt_m *m)
+{
+    if (ld_acquire(&m->dead))
+        return 'X'; /* retired since its P's owner was read */
+    if (ld_relaxed(&probe.state) == 0) {
+        st_relaxed(&probe.state, 2);
+        probe_start();
+    }
+    if (ld_acquire(&probe.state) != 1)
+        return 0;
+    st_release(&probe.m, m);
+    int q = ld_relaxed(&probe.req) + 1;
+    st_release(&probe.req, q);
+    vt_futex_wake(&probe.req, 1);
+    int64_t until = vt_now() + 10000000;
+    for (;;) {
+        int d = ld_acquire(&probe.done);
+        if (d == q)
+            return (char)ld_acquire(&probe.answer);
+        int64_t left = until - vt_now();
+        if (left <= 0)
+            return 0; /* a late answer is ignored: done != q then */
+        struct timespec ts = {0, left};
+        vt_futex_wait(&probe.done, d, &ts);
+    }
+}
+
+/* Whether p's M, which has made almost no CPU progress lately, is blocked
+ * in the kernel, so that its P should go to another M.
+ *  - Not if the kernel has it runnable ('R'): on an oversubscribed
+ *    machine, taking its P would only add OS threads.
+ *  - An uninterruptible wait ('D') counts once it has lasted
+ *    VT_UNINTERRUPTIBLE_RETAKE_NS.  Most are short kernel-internal waits
+ *    that every M would meet as well: the descriptor table growing
+ *    (expand_files waits for an RCU grace period, milliseconds, while
+ *    every thread opening a descriptor waits for it), the address-space
+ *    lock.  Taking the P at once then only makes a new M that blocks on
+ *    the same thing, and the next, and the next (a server opening its
+ *    1,025th socket grew to 80 OS threads that way).  Disk I/O that
+ *    lasts longer is taken as any blocking is.
+ *  - Interruptible sleep ('S': a read, a futex, a poll) counts at once.
+ *  - Cannot tell: only if that is for good (no /proc, old kernel), when
+ *    the CPU clock decides alone; not while the prober is starting. */
+#define VT_UNINTERRUPTIBLE_RETAKE_NS 20000000
+static bool blocked_now(vt_p *p, vt_m *m, int64_t now)
+{
+    char k = m_kstate(m);
+    if (k == 0)
+        return ld_acquire(&probe.state) == -1;
+    if (k == 'R')
+        return false;
+    if (k != 'D') {
+        p->sm_d_since = 0;
+        return true;
+    }
+    if (!p->sm_d_since)
+        p->sm_d_since = now;
+    return now - p->sm_d_since >= VT_UNINTERRUPTIBLE_RETAKE_NS;
 }
 
 static vt_m *m_by_id(int id)
@@ -159,6 +288,7 @@ static bool retake(int64_t now)
             p->sm_syscalltick = stick;
             p->sm_when = now;
             p->sm_cpu = -1;
+            p->sm_d_since = 0;
             continue;
         }
         int64_t age = now - p->sm_when;
@@ -175,7 +305,8 @@ static bool retake(int64_t now)
                 }
                 if (p->sm_cpu >= 0) {
                     int64_t dc = cpu - p->sm_cpu, dw = now - p->sm_cpu_when;
-                    take = dw > 0 && dc * 8 < dw && m_sleeping(m);
+                    if (dw > 0 && dc * 8 < dw)
+                        take = blocked_now(p, m, now);
                 }
                 p->sm_cpu = cpu;
                 p->sm_cpu_when = now;
@@ -188,7 +319,7 @@ static bool retake(int64_t now)
                                 : preempt_ns;
             bool waiting = !take && m && age >= slice && others_waiting(p, now);
             if (waiting && now - p->sm_preempt_when >= slice / 2 &&
-                !m_sleeping(m)) {
+                m_kstate(m) == 'R') {
                 p->sm_preempt_when = now;
                 vt_preempt_request(m);
             }
@@ -312,7 +443,6 @@ static void *sysmon_main(void *arg)
         bool acted = retake(now);
         if (run_late_timers(now))
             acted = true;
-        sweep_retired();
         /* A due timer with an idle P and nobody watching: wake an M. */
         int64_t next = vt_sched_next_timer();
         if (next <= now && ld_acquire(&vt_sched.npidle) > 0 &&
@@ -354,6 +484,10 @@ static void *sysmon_main(void *arg)
 
 void vt_sysmon_start(void)
 {
+    /* after fork, the child has no prober: m_kstate starts one */
+    st_relaxed(&probe.req, 0);
+    st_relaxed(&probe.done, 0);
+    st_relaxed(&probe.state, 0);
     pthread_attr_t a;
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);

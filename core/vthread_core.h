@@ -444,7 +444,6 @@ VT_HIDDEN int vt_fd_prop_get(int fd, int prop, uint64_t *key);
 VT_HIDDEN void vt_fd_prop_set(int fd, int prop, uint64_t key, int value);
 VT_HIDDEN void vt_fd_props_changed(void);
 VT_HIDDEN int vt_fd_hide(int fd);
-VT_HIDDEN void vt_fd_unhide_close(int fd);
 VT_HIDDEN bool vt_fd_is_internal(int fd);
 VT_HIDDEN int vt_fd_internal_list(int *out, int max);
 

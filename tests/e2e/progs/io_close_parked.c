@@ -20,9 +20,9 @@
 #include <stdatomic.h>
 #include <sys/socket.h>
 
-/* Open descriptors, but for /proc files: a threads library may open
- * some of its own at any time (vthread's monitor reads each OS thread's
- * /proc/self/task/TID/stat once it has to judge whether it is blocked). */
+/* Open descriptors, but for /proc files: a threads library may keep
+ * some of its own (vthread's monitor once opened each OS thread's
+ * /proc/self/task/TID/stat in the program's table; it no longer does). */
 static int count_fds(void)
 {
     int n = 0;
