@@ -6,7 +6,8 @@
 #
 #   tests/gdb/run.sh [--lib PATH]
 #
-# Attached to the live process, then on a core made with gcore:
+# Attached to the live process, on a core made with gcore, and on a core
+# the kernel wrote when the program was killed by SIGABRT:
 #  - `info vthreads` lists all 43 Gs, each with its name, its wait reason
 #    and its start routine;
 #  - `vthread apply all bt` shows, for each G, the function it blocked in
@@ -92,6 +93,40 @@ g "$tmp/blocked" "$core" -ex "source $script" -ex 'info vthreads' \
 verify core "$tmp/core.out"
 check_grep "core: it says wait times are unknown" \
     'a core file: wait times unknown' "$tmp/core.out"
+
+# A core the kernel writes when the program dies (SIGABRT), with the
+# default guard pages (guard regions on Linux >= 6.13, which the kernel's
+# dumper, unlike gcore, reads past).  Only where core_pattern writes a
+# plain file in the working directory (not a pipe to systemd-coredump).
+pattern=$(cat /proc/sys/kernel/core_pattern 2>/dev/null)
+case $pattern in
+    core*)
+        mkdir -p "$tmp/kcore"
+        (
+            cd "$tmp/kcore" || exit
+            ulimit -c unlimited
+            LD_PRELOAD=$lib "$tmp/blocked" >ready 2>&1 &
+            kpid=$!
+            for _ in $(seq 1 300); do
+                grep -q ready "$tmp/kcore/ready" 2>/dev/null && break
+                sleep 0.1
+            done
+            kill -ABRT "$kpid"
+            wait "$kpid"
+        ) 2>/dev/null
+        kcore=$(ls "$tmp"/kcore/core* 2>/dev/null | head -1)
+        check "the kernel wrote a core (SIGABRT, default guard pages)" \
+            test -n "$kcore"
+        if [ -n "$kcore" ]; then
+            g "$tmp/blocked" "$kcore" -ex "source $script" \
+                -ex 'info vthreads' -ex 'vthread apply all bt' >"$tmp/kcore.out"
+            verify kernel-core "$tmp/kcore.out"
+        fi
+        ;;
+    *)
+        echo "skip kernel core: core_pattern is '$pattern', not a file here"
+        ;;
+esac
 
 # auto-load: the script under the library's real name in an auto-load
 # directory (make install puts it there), loaded without `source`
