@@ -78,6 +78,17 @@ verify() { # WHERE OUTPUT
 g -p "$pid" -ex "source $script" -ex 'info vthreads' \
     -ex 'vthread apply all bt' -ex 'vthread 1 bt' >"$tmp/live.out"
 verify live "$tmp/live.out"
+# a frame of a parked G, by its own number, and a command in it
+g -p "$pid" -ex "source $script" -ex 'vthread 1 bt' \
+    -ex 'vthread 1 frame 0 info frame' >"$tmp/frame.out"
+n=$(grep -E '^#[0-9]+ +0x[0-9a-f]+ in main \(\)' "$tmp/frame.out" | head -1 |
+    sed 's/^#\([0-9]*\).*/\1/')
+g -p "$pid" -ex "source $script" -ex "vthread 1 frame $n" \
+    -ex "vthread 1 frame $n info locals" >"$tmp/frame.out"
+check_grep "live: vthread 1 frame $n is main's frame, by the G's numbering" \
+    "^#$n +0x[0-9a-f]+ in main \(\) at .*blocked.c" "$tmp/frame.out"
+check_grep "live: a command runs in that frame (main's locals)" \
+    '^kinds = ' "$tmp/frame.out"
 check_grep "live: vthread 1 bt is main's backtrace" \
     '^#[0-9]+ +0x[0-9a-f]+ in main \(\) at .*blocked.c' "$tmp/live.out"
 check_grep "live: wait times are shown" \

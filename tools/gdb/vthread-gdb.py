@@ -10,8 +10,10 @@
 #                             on what), start routine
 #   vthread N bt [ARGS]       G N's backtrace (ARGS as for bt: full, -N...)
 #   vthread apply all bt      every G's backtrace
-#   vthread N CMD...          any gdb command in G N's context (frame 0 is
-#                             then the OS thread's; the G's frames follow)
+#   vthread N CMD...          any gdb command in G N's context, its
+#                             innermost frame selected
+#   vthread N frame K [CMD]   G N's frame K (numbered as by vthread N bt),
+#                             and CMD run in it (`info locals`, `p x`)
 #
 # gdb loads this file by itself for programs using libvthread (installed
 # as <gdb auto-load dir>/<libdir>/libvthread.so.0.0.0-gdb.py); with a
@@ -365,7 +367,26 @@ def _in_g(L, g, ms, command, renumber):
     _unwinder.sp = g.sp
     gdb.invalidate_cached_frames()
     try:
-        text = gdb.execute(command, to_string=True)
+        if renumber:
+            text = gdb.execute(command, to_string=True)
+        else:
+            # Any other command runs with the G's innermost frame
+            # selected, and frame numbers are the G's own both ways.
+            first = _select_g_frame()
+            if first is None:
+                return "    (gdb did not unwind this thread's frames)\n"
+            # "frame K [COMMAND]": the G's frame K, then COMMAND in it
+            m = re.match(r"\s*(?:frame|f)\s+(\d+)\s*(.*)$", command)
+            if m:
+                f = gdb.selected_frame()
+                for _ in range(int(m.group(1))):
+                    f = f.older() if f is not None else None
+                if f is None:
+                    return "    (G has no frame %s)\n" % m.group(1)
+                f.select()
+                command = m.group(2) or "frame"
+            text = _renumber_lines(gdb.execute(command, to_string=True),
+                                   first)
     finally:
         _unwinder.regs = None
         gdb.invalidate_cached_frames()
@@ -374,6 +395,30 @@ def _in_g(L, g, ms, command, renumber):
     if _unwinder.level is None:
         return "    (gdb did not unwind this thread's frames)\n"
     return _renumber_bt(text, _unwinder.level)
+
+
+def _select_g_frame():
+    """Selects the G's innermost frame (the caller of the frame the
+    unwinder stood in for); returns the level it stood in for, or None."""
+    f, n = gdb.newest_frame(), 0
+    while f is not None and n < 64:
+        if _unwinder.level is not None and f.level() == _unwinder.level + 1:
+            f.select()
+            return _unwinder.level
+        f, n = f.older(), n + 1
+    return None
+
+
+def _renumber_lines(text, first):
+    """Frame numbers (#N at a line's start) as the G's: N - first - 1."""
+    out = []
+    for line in text.splitlines():
+        m = re.match(r"#(\d+)(\s+)(.*)", line)
+        if m and int(m.group(1)) > first:
+            line = "%-3s %s" % ("#%d" % (int(m.group(1)) - first - 1),
+                                m.group(3))
+        out.append(line)
+    return "\n".join(out) + "\n"
 
 
 def _header(L, g, ms, now):
@@ -386,8 +431,11 @@ class Vthread(gdb.Command):
 
 Usage: vthread ID bt [BT-ARGS]     the backtrace of G ID
        vthread apply all bt [BT-ARGS]
-       vthread ID COMMAND...       any command, G ID's frames as callers
-                                   of the OS thread's frame 0
+       vthread ID COMMAND...       any command, with G ID's innermost
+                                   frame selected (vthread 7 info locals)
+       vthread ID frame K [COMMAND...]
+                                   G ID's frame K (as numbered by
+                                   vthread ID bt), and COMMAND in it
 IDs are those of `info vthreads`."""
 
     def __init__(self):
