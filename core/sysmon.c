@@ -66,6 +66,7 @@ void vt_sysmon_kick(void)
  * copy of the forking thread's); vt_sysmon_start resets it. */
 static struct {
     vt_m *_Atomic m;    /* the M asked about */
+    _Atomic int preempt; /* and preempt it if its thread is running */
     _Atomic int req;    /* futex: number of the last question */
     _Atomic int done;   /* futex: number of the last one answered */
     _Atomic int answer; /* the state letter, or 0: cannot tell */
@@ -126,7 +127,15 @@ static void *prober_main(void *arg)
         seen = r;
         sweep_retired();
         vt_m *m = ld_acquire(&probe.m);
-        st_release(&probe.answer, ld_acquire(&m->dead) ? 'X' : probe_state(m));
+        char k = ld_acquire(&m->dead) ? 'X' : probe_state(m);
+        /* Signalled here, right after the read: a thread that went on
+         * into a system call since would have it interrupted (EINTR from
+         * a call the program never saw a signal in), so the time between
+         * the two is kept as short as it can be: not a round trip to
+         * sysmon, which may wait for a CPU to wake. */
+        if (k == 'R' && ld_acquire(&probe.preempt))
+            vt_preempt_request(m);
+        st_release(&probe.answer, k);
         st_release(&probe.done, seen);
         vt_futex_wake(&probe.done, 1);
     }
@@ -150,8 +159,10 @@ static void probe_start(void)
 /* The kernel's state letter for m's thread ('R' runnable, 'S' asleep,
  * 'D' in an uninterruptible wait, ...), or 0 when it cannot say: no
  * prober (yet), no /proc, or no answer within 10 ms (sysmon waits that
- * long at most). */
-static char m_kstate(vt_m *m)
+ * long at most).  preempt: the prober also asks m to preempt its G if,
+ * and only if, the kernel has its thread runnable (never a sleeping one:
+ * the signal would interrupt its system call). */
+static char m_kstate(vt_m *m, bool preempt)
 {
     if (ld_acquire(&m->dead))
         return 'X'; /* retired since its P's owner was read */
@@ -162,6 +173,7 @@ static char m_kstate(vt_m *m)
     if (ld_acquire(&probe.state) != 1)
         return 0;
     st_release(&probe.m, m);
+    st_release(&probe.preempt, preempt);
     int q = ld_relaxed(&probe.req) + 1;
     st_release(&probe.req, q);
     vt_futex_wake(&probe.req, 1);
@@ -197,7 +209,7 @@ static char m_kstate(vt_m *m)
 #define VT_UNINTERRUPTIBLE_RETAKE_NS 20000000
 static bool blocked_now(vt_p *p, vt_m *m, int64_t now)
 {
-    char k = m_kstate(m);
+    char k = m_kstate(m, false);
     if (k == 0)
         return ld_acquire(&probe.state) == -1;
     if (k == 'R')
@@ -319,10 +331,8 @@ static bool retake(int64_t now)
                                 : preempt_ns;
             bool waiting = !take && m && age >= slice && others_waiting(p, now);
             if (waiting && now - p->sm_preempt_when >= slice / 2 &&
-                m_kstate(m) == 'R') {
-                p->sm_preempt_when = now;
-                vt_preempt_request(m);
-            }
+                m_kstate(m, true) == 'R')
+                p->sm_preempt_when = now; /* (the prober asked it) */
             /* Still running after several requests: the handler keeps
              * refusing (the G loops inside libc, e.g. on syscall(), where
              * every signal lands).  Take the P anyway, as from a blocked
