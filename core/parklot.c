@@ -63,17 +63,20 @@ static struct bucket *lock_waiter_bucket(struct vt_waiter *w)
     }
 }
 
-/* Queues w just before x, in x's bucket b. */
+/* Queues w just before x, in x's bucket b; at the end if x is NULL. */
 static void insert_before(struct bucket *b, struct vt_waiter *x,
                           struct vt_waiter *w)
 {
     w->next = x;
-    w->prev = x->prev;
-    if (x->prev)
-        x->prev->next = w;
+    w->prev = x ? x->prev : b->tail;
+    if (w->prev)
+        w->prev->next = w;
     else
         b->head = w;
-    x->prev = w;
+    if (x)
+        x->prev = w;
+    else
+        b->tail = w;
     w->queued = true;
 }
 
@@ -117,14 +120,7 @@ static void enqueue(struct bucket *b, struct vt_waiter *w)
     }
     if (unlikely(vt_fuzz_mode) && w->prio == 0 && fuzz_enqueue(b, w))
         return;
-    w->next = NULL;
-    w->prev = b->tail;
-    if (b->tail)
-        b->tail->next = w;
-    else
-        b->head = w;
-    b->tail = w;
-    w->queued = true;
+    insert_before(b, NULL, w);
 }
 
 static void dequeue(struct bucket *b, struct vt_waiter *w)
