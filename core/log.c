@@ -50,6 +50,16 @@ void vt_warn(const char *fmt, ...)
     va_end(ap);
 }
 
+/* A line of information ("vthread: " and fmt), nothing more: for what
+ * the user asked for and should know (events a trace dropped). */
+void vt_say(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vt_write_line("vthread: ", fmt, ap);
+    va_end(ap);
+}
+
 /* Bad configuration: one line naming the variable, exit status 2 (no
  * core dump: the program never started). */
 void vt_config_error(const char *fmt, ...)

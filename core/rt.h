@@ -607,6 +607,7 @@ VT_HIDDEN void vt_config_load(void);
 
 /* log.c */
 VT_HIDDEN void vt_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+VT_HIDDEN void vt_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 VT_HIDDEN void vt_config_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
 

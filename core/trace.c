@@ -601,22 +601,6 @@ static bool make_path(char *out, size_t size)
     return true;
 }
 
-static void warn_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void warn_line(const char *fmt, ...)
-{
-    char buf[600];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if (n > (int)sizeof buf - 2)
-        n = (int)sizeof buf - 2;
-    buf[n++] = '\n';
-    vt_sys3(SYS_write, 2, buf, (size_t)n);
-}
-
 /* The records of a buffer, up to n, as read by the writer. */
 static uint32_t m_count(vt_m *m)
 {
@@ -804,14 +788,14 @@ void vt_trace_at_exit(void)
     int64_t end = vt_now();
     char path[4096];
     if (!make_path(path, sizeof path)) {
-        warn_line("vthread: VTHREAD_TRACE='%s': the name is too long",
+        vt_say("VTHREAD_TRACE='%s': the name is too long",
                   vt_cfg.trace_file);
         return;
     }
     long fd = vt_sys4(SYS_openat, AT_FDCWD, path,
                       O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
-        warn_line("vthread: VTHREAD_TRACE='%s': cannot create the trace: %s",
+        vt_say("VTHREAD_TRACE='%s': cannot create the trace: %s",
                   path, strerror((int)-fd));
         return;
     }
@@ -846,10 +830,10 @@ void vt_trace_at_exit(void)
     bool failed = o.failed;
     vt_sys1(SYS_close, o.fd);
     if (failed)
-        warn_line("vthread: VTHREAD_TRACE='%s': writing the trace failed",
+        vt_say("VTHREAD_TRACE='%s': writing the trace failed",
                   path);
     if (dropped)
-        warn_line("vthread: trace: %llu events dropped; raise "
+        vt_say("trace: %llu events dropped; raise "
                   "VTHREAD_TRACE_EVENTS",
                   (unsigned long long)dropped);
 }
