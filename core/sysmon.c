@@ -141,19 +141,22 @@ static void *prober_main(void *arg)
     }
 }
 
-static void probe_start(void)
+/* Starts one of the runtime's own threads (sysmon, the prober): real,
+ * detached, every signal blocked from its first instruction (it runs no
+ * program code; sysmon_main then unblocks the synchronous ones).  0 or
+ * an error number. */
+static int start_thread(pthread_t *t, size_t stack, void *(*fn)(void *))
 {
     pthread_attr_t a;
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&a, 64 * 1024);
-    sigset_t all; /* it runs no program code: no signal for it */
+    pthread_attr_setstacksize(&a, stack);
+    sigset_t all;
     sigfillset(&all);
     pthread_attr_setsigmask_np(&a, &all);
-    pthread_t t;
-    if (vt_real.pthread_create(&t, &a, prober_main, NULL) != 0)
-        st_release(&probe.state, -1);
+    int err = vt_real.pthread_create(t, &a, fn, NULL);
     pthread_attr_destroy(&a);
+    return err;
 }
 
 /* The kernel's state letter for m's thread ('R' runnable, 'S' asleep,
@@ -167,10 +170,18 @@ static char m_kstate(vt_m *m, bool preempt)
     if (ld_acquire(&m->dead))
         return 'X'; /* retired since its P's owner was read */
     if (ld_relaxed(&probe.state) == 0) {
+        pthread_t t;
         st_relaxed(&probe.state, 2);
-        probe_start();
+        if (start_thread(&t, 64 * 1024, prober_main) != 0)
+            st_release(&probe.state, -1);
     }
     if (ld_acquire(&probe.state) != 1)
+        return 0;
+    /* One question at a time: after a timeout, none until the prober has
+     * answered the last (it reads m and preempt of the question it
+     * takes; a new one written meanwhile could pair this m with that
+     * preempt). */
+    if (ld_acquire(&probe.done) != ld_relaxed(&probe.req))
         return 0;
     st_release(&probe.m, m);
     st_release(&probe.preempt, preempt);
@@ -498,15 +509,7 @@ void vt_sysmon_start(void)
     st_relaxed(&probe.req, 0);
     st_relaxed(&probe.done, 0);
     st_relaxed(&probe.state, 0);
-    pthread_attr_t a;
-    pthread_attr_init(&a);
-    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&a, 256 * 1024);
-    sigset_t all; /* from its first instruction (sysmon_main keeps it so) */
-    sigfillset(&all);
-    pthread_attr_setsigmask_np(&a, &all);
-    int err = vt_real.pthread_create(&vt_sched.sysmon, &a, sysmon_main, NULL);
-    pthread_attr_destroy(&a);
+    int err = start_thread(&vt_sched.sysmon, 256 * 1024, sysmon_main);
     if (err)
         vt_fatal("cannot start the monitor thread: %s", strerror(err));
 }
