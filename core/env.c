@@ -43,7 +43,7 @@
  * In secure-execution mode (getauxval(AT_SECURE): setuid, setgid, file
  * capabilities) the variables that write files or show memory are
  * ignored, as glibc ignores its own diagnostic ones there:
- * VTHREAD_SCHED_REPORT and VTHREAD_TRACEBACK (which prints addresses,
+ * VTHREAD_SCHED_REPORT, VTHREAD_TRACE and VTHREAD_TRACEBACK (which prints addresses,
  * defeating the address-space randomisation of a privileged program).
  */
 #include <ctype.h>
@@ -221,17 +221,16 @@ void vt_config_load(void)
         ncpu = 1024;
     parse_sched(getenv("VTHREAD_SCHED"));
     /* Secure execution (setuid, setgid, file capabilities): no file is
-     * written on a variable's say, as glibc ignores its own diagnostic
-     * variables there. */
-    vt_cfg.sched_report_file =
-        getauxval(AT_SECURE) ? NULL : getenv("VTHREAD_SCHED_REPORT");
+     * written and no address shown on a variable's say, as glibc ignores
+     * its own diagnostic variables there (top of this file). */
+    bool secure = getauxval(AT_SECURE) != 0;
+    vt_cfg.sched_report_file = secure ? NULL : getenv("VTHREAD_SCHED_REPORT");
     if (vt_cfg.sched_report_file && vt_cfg.sched_report_file[0] != '/')
         vt_config_error("VTHREAD_SCHED_REPORT='%s': expected an absolute "
                         "path", vt_cfg.sched_report_file);
-    /* The trace too is a file written on a variable's say: not in
-     * secure execution.  A relative name is made absolute now, so that a
-     * chdir by the program does not move it. */
-    const char *tf = getauxval(AT_SECURE) ? NULL : getenv("VTHREAD_TRACE");
+    /* (A relative trace name is made absolute now, so that a chdir by
+     * the program does not move it.) */
+    const char *tf = secure ? NULL : getenv("VTHREAD_TRACE");
     vt_cfg.trace_file = NULL;
     if (tf && *tf == '/') {
         vt_cfg.trace_file = tf;
@@ -287,7 +286,7 @@ void vt_config_load(void)
     if (gd && strcmp(gd, "mprotect") && strcmp(gd, "auto"))
         vt_config_error("VTHREAD_GUARD='%s': expected auto or mprotect", gd);
 
-    const char *tb = getauxval(AT_SECURE) ? NULL : getenv("VTHREAD_TRACEBACK");
+    const char *tb = secure ? NULL : getenv("VTHREAD_TRACEBACK");
     vt_cfg.traceback = 0;
     if (tb && !strcmp(tb, "crash"))
         vt_cfg.traceback = 1;
