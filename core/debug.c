@@ -35,13 +35,13 @@ struct vt_debug_layout {
     vt_g **allg;             /* vt_sched.allg (under sched.glock) */
     vt_m **allm;             /* vt_sched.allm (append-only) */
     /* vt_g */
-    uint32_t g_id, g_status, g_sp, g_m, g_kind, g_fn, g_arg;
+    uint32_t g_id, g_status, g_sp, g_m, g_kind, g_fn;
     uint32_t g_wait_reason, g_wait_since, g_waiter_addr, g_allnext;
     uint32_t g_stack_lo, g_stack_hi, g_on_cpu, g_ext;
     /* offset of the thread's name (char[16]) in ext; 0: no names */
     uint32_t name_off;
     /* vt_m */
-    uint32_t m_id, m_tid, m_curg, m_allnext;
+    uint32_t m_id, m_tid, m_allnext;
     /* a parked G's saved registers, at g->sp + these (arch.h) */
     uint32_t frame_ret, frame_rbp, frame_rbx;
     uint32_t frame_r12, frame_r13, frame_r14, frame_r15;
@@ -72,7 +72,6 @@ __attribute__((visibility("default"), used)) struct vt_debug_layout
         .g_m = GOFF(m),
         .g_kind = GOFF(kind),
         .g_fn = GOFF(fn),
-        .g_arg = GOFF(arg),
         .g_wait_reason = GOFF(wait_reason),
         .g_wait_since = GOFF(wait_since),
         .g_waiter_addr = GOFF(waiter.addr),
@@ -83,7 +82,6 @@ __attribute__((visibility("default"), used)) struct vt_debug_layout
         .g_ext = GOFF(ext),
         .m_id = MOFF(id),
         .m_tid = MOFF(tid),
-        .m_curg = MOFF(curg),
         .m_allnext = MOFF(allnext),
         .frame_ret = VT_FRAME_RET,
         .frame_rbp = VT_FRAME_RBP,

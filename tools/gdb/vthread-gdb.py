@@ -40,10 +40,10 @@ import gdb.unwinder
 LAYOUT_VERSION = 1
 # struct vt_debug_layout in core/debug.c, version 1 (little endian)
 _FIELDS = ("version size allg allm "
-           "g_id g_status g_sp g_m g_kind g_fn g_arg "
+           "g_id g_status g_sp g_m g_kind g_fn "
            "g_wait_reason g_wait_since g_waiter_addr g_allnext "
            "g_stack_lo g_stack_hi g_on_cpu g_ext name_off "
-           "m_id m_tid m_curg m_allnext "
+           "m_id m_tid m_allnext "
            "frame_ret frame_rbp frame_rbx "
            "frame_r12 frame_r13 frame_r14 frame_r15 wait_clock").split()
 _FORMAT = "<IIQQ" + "I" * (len(_FIELDS) - 4)
@@ -352,6 +352,11 @@ def _in_g(L, g, ms, command, renumber):
         return "    (exited)\n"
     if not g.sp:
         return "    (no saved context)\n"
+    if g.on_cpu:
+        # parked or runnable, but its OS thread has not yet finished
+        # switching away: the saved registers are not written yet (the
+        # runtime's own dumps make the same test)
+        return "    (switching off its OS thread: no saved context yet)\n"
     if g.kind != GU_MAIN and not (g.stack_lo <= g.sp < g.stack_hi):
         return "    (saved stack pointer %#x is off its stack: switching)\n" \
             % g.sp
