@@ -42,7 +42,9 @@ struct vt_debug_layout {
     uint32_t name_off;
     /* vt_m */
     uint32_t m_id, m_tid, m_allnext;
-    /* a parked G's saved registers, at g->sp + these (arch.h) */
+    /* a parked G's saved registers, at g->sp + these (arch.h); on
+     * aarch64 (which the gdb script does not read yet) ret is x30, rbp
+     * x29, and rbx..r15 hold x19..x22 */
     uint32_t frame_ret, frame_rbp, frame_rbx;
     uint32_t frame_r12, frame_r13, frame_r14, frame_r15;
     /* the clock of g->wait_since (a clockid_t) */
@@ -84,12 +86,21 @@ __attribute__((visibility("default"), used)) struct vt_debug_layout
         .m_tid = MOFF(tid),
         .m_allnext = MOFF(allnext),
         .frame_ret = VT_FRAME_RET,
+#ifdef __x86_64__
         .frame_rbp = VT_FRAME_RBP,
         .frame_rbx = VT_FRAME_RBX,
         .frame_r12 = VT_FRAME_R12,
         .frame_r13 = VT_FRAME_R13,
         .frame_r14 = VT_FRAME_R14,
         .frame_r15 = VT_FRAME_R15,
+#else
+        .frame_rbp = VT_FRAME_FP,
+        .frame_rbx = VT_FRAME_X19,
+        .frame_r12 = VT_FRAME_X20,
+        .frame_r13 = VT_FRAME_X21,
+        .frame_r14 = VT_FRAME_X22,
+        .frame_r15 = VT_FRAME_X23,
+#endif
         .wait_clock = CLOCK_MONOTONIC_COARSE,
 };
 

@@ -6,10 +6,11 @@
  * The preload layer wraps dlopen (to fix up Gs' static TLS afterwards,
  * vt_tls_after_dlopen), and must not become "the caller".  So the real
  * dlopen is entered with a return address inside the real caller's
- * object: a byte 0xc3 (ret) found in the executable segment that holds
+ * object: a "return gadget" found in the executable segment that holds
  * the caller's return address, which returns to us in turn
- * (vt_arch_call3_via).  Any 0xc3 byte will do: the CPU executes it as a
- * ret wherever it sits.
+ * (vt_arch_call3_via).  What makes a gadget is the architecture's
+ * business (vt_arch_find_return_gadget: a 0xc3 byte on x86_64, a
+ * "ldp x29, x30, [sp], #16; ret" epilogue on aarch64).
  */
 #include <link.h>
 #include <stdint.h>
@@ -39,20 +40,14 @@ static int find_cb(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
-/* A ret instruction in the same object as addr, or 0. */
+/* A return gadget in the same object as addr, or 0. */
 static uintptr_t ret_near(uintptr_t addr)
 {
     struct find f = {addr, 0, 0};
     dl_iterate_phdr(find_cb, &f);
     if (!f.lo || addr >= f.hi)
         return 0;
-    for (uintptr_t p = addr; p > f.lo; p--) /* usually within bytes */
-        if (*(const unsigned char *)(p - 1) == 0xc3)
-            return p - 1;
-    for (uintptr_t p = addr; p < f.hi; p++)
-        if (*(const unsigned char *)p == 0xc3)
-            return p;
-    return 0;
+    return vt_arch_find_return_gadget(f.lo, f.hi, addr);
 }
 
 void *vt_call_as(void *(*fn)(long, long, long), long a, long b, long c,

@@ -313,7 +313,7 @@ void vt_fuzz_print(void)
     if (vt_cfg.sched_report_file) {
         /* one write of one line with O_APPEND: the lines of the processes
          * of one run do not mix */
-        long fd = vt_sys3(SYS_open, vt_cfg.sched_report_file,
+        long fd = vt_sys4(SYS_openat, AT_FDCWD, vt_cfg.sched_report_file,
                           O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
         if (fd >= 0) {
             vt_sys3(SYS_write, fd, buf, (size_t)n);

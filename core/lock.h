@@ -25,7 +25,6 @@ typedef struct { _Atomic int v; } vt_lock;
  * its P would spin on the lock).  The count lives in the first word of
  * the G (rt.h checks both constants); 0 in the slot means not a G (g0,
  * sysmon, foreign threads), which are never preempted. */
-#define VT_PD_G_SLOT 0x280
 #define VT_G_NLOCKS_OFFSET 0
 #define VT_G_SIG_NOTIFY_OFFSET 20
 /* A signal handler that interrupts the G while the count is non-zero
@@ -34,7 +33,7 @@ typedef struct { _Atomic int v; } vt_lock;
 VT_HIDDEN void vt_lock_sig_check(void);
 static inline void vt_lock_count(int d)
 {
-    int *g = (int *)vt_arch_tp_load(VT_PD_G_SLOT);
+    int *g = (int *)vt_arch_tp_load(VT_TP_G_SLOT);
     if (!g)
         return;
     atomic_signal_fence(memory_order_seq_cst);

@@ -67,34 +67,8 @@ typedef struct vt_m vt_m;
 typedef struct vt_p vt_p;
 
 /* ------------------------------------------------------- glibc descriptor */
-/* Offsets in glibc 2.36's struct pthread (x86_64), checked at start-up by
- * vt_tls_check_layout(); see docs/glibc-descriptor.md for how each was
- * found.  The descriptor address is the thread pointer (TLS_TCB_AT_TP). */
-#define PD_TCB 0x0            /* tcbhead_t.tcb: the TCB itself */
-#define PD_DTV 0x8            /* tcbhead_t.dtv */
-#define PD_SELF 0x10          /* tcbhead_t.self: what pthread_self returns */
-#define PD_MULTIPLE_THREADS 0x18
-#define PD_SYSINFO 0x20
-#define PD_STACK_GUARD 0x28
-#define PD_POINTER_GUARD 0x30
-#define PD_FEATURE_1 0x48
-#define PD_VTHREAD_G 0x280    /* tcbhead_t.__padding[0]: unused by glibc;
-                                 vthread's G pointer (0 = not a G) */
-#define PD_LIST 0x2c0         /* list_t: glibc's dl_stack_used/user link */
-#define PD_TID 0x2d0
-#define PD_ROBUST_PREV 0x2d8
-#define PD_ROBUST_HEAD 0x2e0  /* struct robust_list_head */
-#define PD_CLEANUP 0x2f8
-#define PD_CLEANUP_JMP_BUF 0x300
-#define PD_CANCELHANDLING 0x308
-#define PD_RESULT 0x628
-#define PD_STACKBLOCK 0x690
-#define PD_STACKBLOCK_SIZE 0x698
-#define PD_GUARDSIZE 0x6a0
-#define PD_REPORTED_GUARDSIZE 0x6a8
-#define PD_TCB_SIZE 2368      /* sizeof(struct pthread), incl. rseq area */
-
-#define PD_FIELD(pd, off, type) (*(type *)((char *)(pd) + (off)))
+/* Offsets in glibc 2.36's struct pthread, per architecture: pd.h. */
+#include "pd.h"
 
 /* ------------------------------------------------------------------ timer */
 typedef struct vt_timer vt_timer;
@@ -613,11 +587,10 @@ VT_HIDDEN void vt_config_error(const char *fmt, ...)
 
 _Static_assert(offsetof(struct vt_g, nlocks) == VT_G_NLOCKS_OFFSET,
                "lock.h relies on nlocks being first");
-_Static_assert(PD_VTHREAD_G == VT_PD_G_SLOT, "lock.h's copy of the slot");
 _Static_assert(offsetof(struct vt_g, sig_notify) == VT_G_SIG_NOTIFY_OFFSET,
                "lock.h reads sig_notify");
 _Static_assert(offsetof(struct vt_g, preempt_pc) == 8,
-               "preempt_x86_64_sysv_elf.S reads preempt_pc at 8");
+               "the arch preemption trampolines read preempt_pc at 8");
 
 /* A CPU-time clock (an M's cpuclock, CLOCK_THREAD_CPUTIME_ID) in ns, or
  * -1 if the kernel refuses it.  A raw system call: errno untouched. */
@@ -633,7 +606,7 @@ static inline int64_t vt_cpu_clock_ns(clockid_t c)
  * sysmon and foreign threads). */
 static inline vt_g *vt_tp_g(void)
 {
-    return (vt_g *)vt_arch_tp_load(PD_VTHREAD_G);
+    return (vt_g *)vt_arch_tp_load(VT_TP_G_SLOT);
 }
 
 /* One more of counter i, on the shard of the M running the caller (shard

@@ -427,7 +427,7 @@ static void switch_g(vt_m *m, vt_g *from, vt_g *to)
     m->curg = to;
     set_running(to);
     vt_trace_run(m, to); /* from's slice ends, to's begins */
-    vt_arch_switch(&from->sp, to->sp, (uintptr_t)to->pd, &from->on_cpu);
+    vt_arch_switch(&from->sp, to->sp, vt_pd_tp(to->pd), &from->on_cpu);
 }
 
 static void switch_to_g0(vt_m *m, vt_g *from)
@@ -436,7 +436,7 @@ static void switch_to_g0(vt_m *m, vt_g *from)
     vt_trace_run(m, NULL);
     m->curg = NULL;
     m->g0->on_cpu = 1;
-    vt_arch_switch(&from->sp, m->g0->sp, (uintptr_t)m->g0->pd, &from->on_cpu);
+    vt_arch_switch(&from->sp, m->g0->sp, vt_pd_tp(m->g0->pd), &from->on_cpu);
 }
 
 /* g0 -> g, then back on g0 when some G of this M has nothing to run. */
@@ -453,7 +453,7 @@ static void execute(vt_m *m, vt_g *g)
     xadd(&m->p->schedtick, 1);
     set_running(g);
     vt_trace_run(m, g);
-    vt_arch_switch(&m->g0->sp, g->sp, (uintptr_t)g->pd, &m->g0->on_cpu);
+    vt_arch_switch(&m->g0->sp, g->sp, vt_pd_tp(g->pd), &m->g0->on_cpu);
 }
 
 /* ----------------------------------------------------------- M control */
@@ -570,7 +570,7 @@ static void *mstart(void *arg)
     vt_m *m = arg;
     m->tid = (pid_t)vt_sys0(SYS_gettid);
     m->cpuclock = thread_cpuclock(m->tid);
-    m->g0->pd = (void *)vt_arch_get_tp();
+    m->g0->pd = vt_pd_self();
     m->g0->on_cpu = 1;
     m->g0->status = G_RUNNING;
     /* not the creator's mask (sysmon's blocks everything): see mask_hint */
@@ -2110,11 +2110,17 @@ bool vt_runtime_init(void)
     vt_real_init();
     vt_config_load();
     vt_arch_init();
+#ifdef __x86_64__
     if (vt_cfg.fsbase == 2)
         vt_arch_have_fsgsbase = 0;
     else if (vt_cfg.fsbase == 1 && !vt_arch_have_fsgsbase)
         vt_config_error("VTHREAD_FSBASE=wrfsbase: this CPU or kernel does "
                         "not allow wrfsbase (no HWCAP2_FSGSBASE)");
+#else
+    if (vt_cfg.fsbase != 0)
+        vt_config_error("VTHREAD_FSBASE: only x86_64 has a choice (this "
+                        "CPU's thread pointer is always written directly)");
+#endif
     vt_stack_init();
     vt_tls_init();
     st_release(&init_done, 1);
@@ -2296,7 +2302,7 @@ void vt_start(void)
     m0->statfd = -1;
     m0->tid = (pid_t)vt_sys0(SYS_gettid);
     m0->cpuclock = thread_cpuclock(m0->tid);
-    m0->thread = (pthread_t)vt_arch_get_tp();
+    m0->thread = (pthread_t)vt_pd_self();
     m0->fastrand = 0x12345679u;
     make_g0(m0);
     vt_sched.mcount = 1;
@@ -2305,7 +2311,7 @@ void vt_start(void)
     /* The first G: this thread as it is. */
     vt_g *g = &main_g;
     g->kind = GU_MAIN;
-    g->pd = (void *)vt_arch_get_tp();
+    g->pd = vt_pd_self();
     g->tid = PD_FIELD(g->pd, PD_TID, int);
     g->id = 1;
     g->stack_lo = PD_FIELD(g->pd, PD_STACKBLOCK, void *);

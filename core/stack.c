@@ -5,6 +5,11 @@
  *   map_hi ┬ descriptor (struct pthread, PD_TCB_SIZE), 64-byte aligned
  *          ├ static TLS blocks (static size - PD_TCB_SIZE)
  *          ├ struct vt_g
+ *          ...
+ * (that is x86_64's TLS variant II; on aarch64, variant I, the static TLS
+ * blocks lie at the top, from the 64-byte aligned thread pointer up, and
+ * the descriptor just below them, then vt_g and the stack)
+ *
  *          ├ stack (grows down) ... stack_lo
  *   map    ┴ guard (guard bytes, no access)
  *
@@ -34,6 +39,7 @@
  * units beyond those in use are charged to the commit limit.
  */
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -77,8 +83,13 @@ void vt_stack_init(void)
     void *p = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p != MAP_FAILED) {
+        /* ... and check that it took: an emulator (qemu-user 7.2) may
+         * accept any advice and do nothing.  The kernel reading a guard
+         * region fails with EFAULT; reading this (zero) page as a signal
+         * set to add to the mask changes nothing. */
         have_guard_install =
-            vt_sys3(SYS_madvise, p, page, MADV_GUARD_INSTALL) == 0;
+            vt_sys3(SYS_madvise, p, page, MADV_GUARD_INSTALL) == 0 &&
+            vt_sys4(SYS_rt_sigprocmask, SIG_BLOCK, p, NULL, 8) == -EFAULT;
         munmap(p, 2 * page);
     }
 }
@@ -98,8 +109,16 @@ static vt_g *carve(char *lo, char *hi)
 {
     size_t align = vt_tls_static_align();
     size_t tls = vt_tls_static_size();
+#if VT_TP_PD_OFFSET == 0 /* variant II: the descriptor on top */
     char *pd = (char *)(((uintptr_t)hi - PD_TCB_SIZE) & ~(uintptr_t)(align - 1));
     char *tls_lo = pd + PD_TCB_SIZE - tls;
+#else /* variant I: static TLS on top, from the thread pointer up */
+    if (align < 64)
+        align = 64;
+    char *tp = (char *)(((uintptr_t)hi - tls) & ~(uintptr_t)(align - 1));
+    char *pd = tp - VT_TP_PD_OFFSET;
+    char *tls_lo = pd;
+#endif
     char *gp = (char *)(((uintptr_t)tls_lo - sizeof(vt_g)) & ~(uintptr_t)63);
     char *stack_hi = (char *)((uintptr_t)gp & ~(uintptr_t)15);
     if (stack_hi < lo + 2048)
@@ -171,7 +190,8 @@ int vt_unit_alloc(size_t stack_size, size_t guard, vt_g **out)
      * stack's first frames) in one call; on failure they simply fault. */
     if (ld_relaxed(&populate_ok) && size >= 4 * page) {
         /* descriptor + static TLS + vt_g + ~1 KiB of first frames */
-        size_t top = round_up(vt_tls_static_size() + sizeof(vt_g) + 1024, page);
+        size_t top = round_up(vt_tls_static_size() + VT_TP_PD_OFFSET +
+                                  sizeof(vt_g) + 1024, page);
         if (vt_sys3(SYS_madvise, map + size + guard - top, top,
                     MADV_POPULATE_WRITE) == -EINVAL)
             st_relaxed(&populate_ok, false); /* kernel < 5.14 */

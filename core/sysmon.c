@@ -98,7 +98,8 @@ static char probe_state(vt_m *m)
     if (m->statfd < 0) {
         char path[64];
         snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)m->tid);
-        m->statfd = (int)vt_sys3(SYS_open, path, O_RDONLY | O_CLOEXEC, 0);
+        m->statfd = (int)vt_sys4(SYS_openat, AT_FDCWD, path,
+                                 O_RDONLY | O_CLOEXEC, 0);
         if (m->statfd < 0)
             return 0;
     }

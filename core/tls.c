@@ -2,8 +2,10 @@
  * tls.c — every G is a real thread to glibc.
  *
  * Each G has its own glibc thread descriptor (struct pthread) and static TLS
- * block, laid out as NPTL lays them out: the descriptor at the thread
- * pointer, the static TLS blocks just below it.  They are set up with
+ * block, laid out as NPTL lays them out: on x86_64 (TLS variant II) the
+ * descriptor at the thread pointer, the static TLS blocks just below it;
+ * on aarch64 (variant I) the TCB at the thread pointer with the static
+ * TLS blocks above it, the descriptor just below (pd.h).  They are set up with
  * glibc's own _dl_allocate_tls / _dl_allocate_tls_init, so every module's
  * __thread data starts from its initial image, and the descriptor header is
  * filled like NPTL's start_thread fills it (self, stack and pointer guards,
@@ -50,6 +52,10 @@ static void *main_pd;                 /* header values are copied from it */
 static long libc_off;                 /* libc's static TLS block: offset */
 static size_t libc_size;              /* from the thread pointer, size */
 
+/* The thread pointer of descriptor pd, as glibc's TLS functions take it
+ * (their "tcb"). */
+static char *tp_of(void *pd) { return (char *)vt_pd_tp(pd); }
+
 /* Modules known to be in static TLS and already in every G's block. */
 static size_t known_mods[256];
 static int nknown;
@@ -60,7 +66,7 @@ static void *glibc_private(const char *lib_sym)
     void *f = dlvsym(RTLD_DEFAULT, lib_sym, "GLIBC_PRIVATE");
     if (!f)
         vt_fatal("glibc private symbol %s not found: this glibc is not "
-                 "supported (vthread needs glibc 2.34..2.36 on x86_64)",
+                 "supported (vthread needs glibc 2.34..2.36 on " PD_ARCH ")",
                  lib_sym);
     return f;
 }
@@ -100,7 +106,8 @@ static int collect_cb(struct dl_phdr_info *info, size_t size, void *data)
 }
 
 /* The offset of a module's block from the thread pointer if it lives in
- * static TLS, else 0.  __tls_get_addr brings the calling thread's DTV up
+ * static TLS, else 0 (negative on x86_64, where static TLS lies below the
+ * thread pointer; positive on aarch64, where it follows the TCB).  __tls_get_addr brings the calling thread's DTV up
  * to date first (dl_iterate_phdr's own answer may be stale for a module
  * loaded after this thread's DTV was last updated). */
 static long static_offset(size_t modid)
@@ -108,24 +115,39 @@ static long static_offset(size_t modid)
     struct { unsigned long modid, offset; } ti = {modid, 0};
     char *addr = __tls_get_addr(&ti);
     char *tp = (char *)vt_arch_get_tp();
+#if VT_TP_PD_OFFSET == 0
     if (addr < tp && addr >= tp - static_size)
         return addr - tp;
+#else
+    if (addr >= tp + 16 && addr < tp + static_size)
+        return addr - tp;
+#endif
     return 0;
 }
 
 static void check_layout(void)
 {
-    char *pd = (char *)vt_arch_get_tp();
+    char *pd = vt_pd_self();
     long tid = vt_sys0(SYS_gettid);
-    if (PD_FIELD(pd, PD_SELF, void *) != pd ||
-        PD_FIELD(pd, PD_TCB, void *) != pd ||
-        PD_FIELD(pd, PD_DTV, void *) == NULL ||
-        PD_FIELD(pd, PD_TID, int) != (int)tid ||
-        PD_FIELD(pd, PD_VTHREAD_G, void *) != NULL ||
-        PD_FIELD(pd, PD_ROBUST_HEAD, void *) != pd + PD_ROBUST_HEAD ||
-        __rseq_offset <= 0 || __rseq_offset + 32 > PD_TCB_SIZE)
+    /* glibc's rseq area, from the descriptor: inside it, at its end */
+    long rseq = __rseq_offset + VT_TP_PD_OFFSET;
+    bool ok = PD_FIELD(pd, PD_DTV, void *) != NULL &&
+              PD_FIELD(pd, PD_TID, int) == (int)tid &&
+              PD_FIELD(pd, PD_VTHREAD_G, void *) == NULL &&
+              PD_FIELD(pd, PD_VFORK, int) == 0 &&
+              PD_FIELD(pd, PD_ROBUST_HEAD, void *) == pd + PD_ROBUST_HEAD &&
+              rseq > PD_CANCELHANDLING && rseq + 32 <= PD_TCB_SIZE;
+#ifdef PD_SELF
+    ok = ok && PD_FIELD(pd, PD_SELF, void *) == pd &&
+         PD_FIELD(pd, PD_TCB, void *) == pd;
+#else
+    /* variant I: the descriptor's size is the distance to the thread
+     * pointer, and the rseq area (32-byte aligned) is its last field */
+    ok = ok && rseq + 32 == PD_TCB_SIZE;
+#endif
+    if (!ok)
         vt_fatal("this glibc's thread descriptor does not have the layout "
-                 "vthread was built for (glibc 2.36, x86_64)");
+                 "vthread was built for (glibc 2.36, " PD_ARCH ")");
 }
 
 void vt_tls_init(void)
@@ -141,7 +163,7 @@ void vt_tls_init(void)
     if (static_size < PD_TCB_SIZE || static_align < 16)
         vt_fatal("unexpected static TLS size %zu / alignment %zu",
                  static_size, static_align);
-    main_pd = (void *)vt_arch_get_tp();
+    main_pd = vt_pd_self();
 
     struct mod_list *l = malloc(sizeof *l);
     if (!l)
@@ -191,29 +213,31 @@ int vt_tls_setup(vt_g *g, void *pdv, bool fresh)
     uint64_t gen = ld_acquire(&vt_tls_gen);
     if (fresh) {
         /* The memory is zero (a new mapping, or cleared by the caller). */
-        if (!p_dl_allocate_tls(pd))
+        if (!p_dl_allocate_tls(tp_of(pd)))
             return EAGAIN;
     } else {
         /* Keep libc's block (tcache, arena) across the re-init. */
         char saved[libc_size];
-        memcpy(saved, pd + libc_off, libc_size);
+        memcpy(saved, tp_of(pd) + libc_off, libc_size);
         free_dynamic_blocks(pd);
         void *dtv = PD_FIELD(pd, PD_DTV, void *);
         memset(pd, 0, PD_TCB_SIZE);
         PD_FIELD(pd, PD_DTV, void *) = dtv;
-        p_dl_allocate_tls_init(pd, true);
-        memcpy(pd + libc_off, saved, libc_size);
+        p_dl_allocate_tls_init(tp_of(pd), true);
+        memcpy(tp_of(pd) + libc_off, saved, libc_size);
     }
+    PD_FIELD(pd, PD_MULTIPLE_THREADS, int) = 1;
+#ifdef PD_SELF
     char *mpd = main_pd;
     PD_FIELD(pd, PD_TCB, void *) = pd;
     PD_FIELD(pd, PD_SELF, void *) = pd;
-    PD_FIELD(pd, PD_MULTIPLE_THREADS, int) = 1;
     PD_FIELD(pd, PD_SYSINFO, uintptr_t) = PD_FIELD(mpd, PD_SYSINFO, uintptr_t);
     PD_FIELD(pd, PD_STACK_GUARD, uintptr_t) =
         PD_FIELD(mpd, PD_STACK_GUARD, uintptr_t);
     PD_FIELD(pd, PD_POINTER_GUARD, uintptr_t) =
         PD_FIELD(mpd, PD_POINTER_GUARD, uintptr_t);
     PD_FIELD(pd, PD_FEATURE_1, unsigned) = PD_FIELD(mpd, PD_FEATURE_1, unsigned);
+#endif
     PD_FIELD(pd, PD_VTHREAD_G, vt_g *) = g->is_g0 ? NULL : g;
     PD_FIELD(pd, PD_TID, int) = g->tid;
     /* Not on glibc's thread lists, but linked to itself so that glibc's
@@ -232,14 +256,18 @@ int vt_tls_setup(vt_g *g, void *pdv, bool fresh)
      * the top of the unit (TLS and descriptor included).
      * __libc_alloca_cutoff sizes libc's own alloca use from it. */
     char *block = (char *)g->stack_lo - g->guard;
+#if VT_TP_PD_OFFSET == 0 /* variant II: the descriptor is on top */
+    char *top = pd + PD_TCB_SIZE;
+#else /* variant I: the static TLS blocks are */
+    char *top = tp_of(pd) + static_size;
+#endif
     PD_FIELD(pd, PD_STACKBLOCK, void *) = block;
-    PD_FIELD(pd, PD_STACKBLOCK_SIZE, size_t) =
-        (size_t)(pd + PD_TCB_SIZE - block);
+    PD_FIELD(pd, PD_STACKBLOCK_SIZE, size_t) = (size_t)(top - block);
     PD_FIELD(pd, PD_GUARDSIZE, size_t) = g->guard;
     PD_FIELD(pd, PD_REPORTED_GUARDSIZE, size_t) = g->guard;
     /* rseq: this area is not registered with the kernel; cpu_id -1 makes
      * sched_getcpu fall back to the vDSO. */
-    *(int32_t *)(pd + __rseq_offset + 4) = -1;
+    *(int32_t *)(tp_of(pd) + __rseq_offset + 4) = -1;
     g->pd = pd;
     g->tls_gen = gen;
     return 0;
@@ -248,7 +276,7 @@ int vt_tls_setup(vt_g *g, void *pdv, bool fresh)
 void vt_tls_release(vt_g *g)
 {
     /* Frees the DTV and dynamic blocks; the block itself is our memory. */
-    p_dl_deallocate_tls(g->pd, false);
+    p_dl_deallocate_tls(tp_of(g->pd), false);
 }
 
 /* Runs on the new G, its TLS active, before its start routine. */
@@ -289,7 +317,7 @@ void vt_tls_after_dlopen(void)
         for (vt_g *g = vt_sched.allg; g; g = g->allnext) {
             if (g->kind == GU_MAIN)
                 continue; /* on glibc's own list: done by dlopen */
-            char *dst = (char *)g->pd + off;
+            char *dst = tp_of(g->pd) + off;
             memcpy(dst, m->image, m->filesz);
             memset(dst + m->filesz, 0, m->memsz - m->filesz);
         }

@@ -87,18 +87,18 @@ vt_m *vt_trace_here(vt_m *cand)
     vt_g *g = vt_tp_g();
     if (g)
         return g->m; /* a running G's m is the M it runs on */
-    /* On a g0 the thread pointer is its descriptor (set by mstart or
+    /* On a g0 the thread pointer is that of its descriptor (set by mstart or
      * make_g0 before the M records anything).  The walk is for the rare
      * events of a g0 without a P (a poller readying Gs) and of threads
      * without an M, and only while tracing. */
-    uintptr_t tp = vt_arch_get_tp();
-    if (cand && cand->g0 && (uintptr_t)cand->g0->pd == tp)
+    void *pd = vt_pd_self();
+    if (cand && cand->g0 && cand->g0->pd == pd)
         return cand;
-    if ((uintptr_t)vt_sched.sysmon == tp)
+    if ((void *)vt_sched.sysmon == pd)
         return NULL;
     for (vt_m *m = ld_acquire((vt_m *_Atomic *)&vt_sched.allm); m;
          m = m->allnext)
-        if (m->g0 && (uintptr_t)m->g0->pd == tp)
+        if (m->g0 && m->g0->pd == pd)
             return m;
     return NULL;
 }
@@ -173,7 +173,7 @@ static void shared_put(struct vt_trace_rec *r, unsigned kind)
     d->b = r->b;
     d->g = r->g;
     d->a = r->a;
-    if (vt_sched.sysmon == (pthread_t)vt_arch_get_tp())
+    if (vt_sched.sysmon == (pthread_t)vt_pd_self())
         kind |= TR_SYSMON;
     st_release(&d->kind, kind); /* the writer skips a slot still 0 */
 }

@@ -151,15 +151,7 @@ static void backtrace_parked(vt_g *g)
     }
     ucontext_t uc;
     memset(&uc, 0, sizeof uc);
-    greg_t *r = uc.uc_mcontext.gregs;
-    r[REG_RIP] = *(greg_t *)(sp + VT_FRAME_RET);
-    r[REG_RSP] = (greg_t)(sp + VT_FRAME_RET + 8);
-    r[REG_RBP] = *(greg_t *)(sp + VT_FRAME_RBP);
-    r[REG_RBX] = *(greg_t *)(sp + VT_FRAME_RBX);
-    r[REG_R12] = *(greg_t *)(sp + VT_FRAME_R12);
-    r[REG_R13] = *(greg_t *)(sp + VT_FRAME_R13);
-    r[REG_R14] = *(greg_t *)(sp + VT_FRAME_R14);
-    r[REG_R15] = *(greg_t *)(sp + VT_FRAME_R15);
+    vt_arch_parked_context(&uc, sp);
     backtrace_from((unw_context_t *)&uc);
 }
 
@@ -355,18 +347,18 @@ void vt_traceback_init(void)
     if (!h) {
         unwind_missing = "not found (apt-get install libunwind8)";
     } else {
-        p_init = dlsym(h, "_ULx86_64_init_local");
-        p_step = dlsym(h, "_ULx86_64_step");
-        p_reg = dlsym(h, "_ULx86_64_get_reg");
-        p_name = dlsym(h, "_ULx86_64_get_proc_name");
+        p_init = dlsym(h, VT_ARCH_UNW_PREFIX "init_local");
+        p_step = dlsym(h, VT_ARCH_UNW_PREFIX "step");
+        p_reg = dlsym(h, VT_ARCH_UNW_PREFIX "get_reg");
+        p_name = dlsym(h, VT_ARCH_UNW_PREFIX "get_proc_name");
         if (!p_init || !p_step || !p_reg || !p_name) {
             p_init = NULL;
             unwind_missing = "lacks the expected symbols";
         }
         /* no cache: its lock must not be held when a fault jumps out */
         int (*set_caching)(void *, int) =
-            (int (*)(void *, int))dlsym(h, "_ULx86_64_set_caching_policy");
-        void **as = dlsym(h, "_ULx86_64_local_addr_space");
+            (int (*)(void *, int))dlsym(h, VT_ARCH_UNW_PREFIX "set_caching_policy");
+        void **as = dlsym(h, VT_ARCH_UNW_PREFIX "local_addr_space");
         if (set_caching && as)
             set_caching(*as, 0 /* UNW_CACHE_NONE */);
     }

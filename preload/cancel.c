@@ -61,7 +61,7 @@
 static uintptr_t lib_lo, lib_hi; /* our own mapping */
 static _Atomic int setup_state;  /* 0 not yet, 1 busy, 2 ok, 3 unavailable */
 
-/* The kernel's struct sigaction (x86_64). */
+/* The kernel's struct sigaction (x86_64; aarch64's is the same). */
 struct ksigaction {
     void *handler;
     unsigned long flags;
@@ -88,10 +88,10 @@ static void cancel_handler(int sig, siginfo_t *si, void *uc)
                PL_TERMINATED_BITMASK)) !=
         (PL_CANCELTYPE_BITMASK | PL_CANCELING_BITMASK))
         goto out;
-    uintptr_t pc = (uintptr_t)((ucontext_t *)uc)->uc_mcontext.gregs[REG_RIP];
+    uintptr_t pc = vt_arch_context_pc(uc);
     if (pc >= lib_lo && pc < lib_hi)
         goto out; /* inside the runtime: the canceller retries */
-    PL_PD_FIELD(pl_self_pd(), PL_PD_RESULT, void *) = PTHREAD_CANCELED;
+    PD_FIELD(pl_self_pd(), PD_RESULT, void *) = PTHREAD_CANCELED;
     pthread_exit(PTHREAD_CANCELED); /* ours: the first G's case too */
 out:
     errno = e;
@@ -122,9 +122,18 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *data)
 static void dummy_handler(int sig) { (void)sig; }
 
 /* glibc's signal-return trampoline (__restore_rt, not exported): a
- * handler we install must return (and be unwound) through it. */
+ * handler we install must return (and be unwound) through it.  On
+ * aarch64 glibc sets none: the kernel returns through the vDSO's
+ * __kernel_rt_sigreturn, which unwinders know, and so do we. */
+#ifdef __x86_64__
+#define NEED_RESTORER K_SA_RESTORER
+#else
+#define NEED_RESTORER 0UL
+#endif
 static void *glibc_restorer(void)
 {
+    if (!NEED_RESTORER)
+        return NULL;
     struct ksigaction o;
     for (int s = 1; s <= 64; s++) {
         if (s == PL_SIGCANCEL || s == PL_SIGCANCEL + 1)
@@ -161,11 +170,11 @@ static bool setup(void)
             if (dladdr((void *)cancel_handler, &di) && di.dli_fbase) {
                 dl_iterate_phdr(find_self, di.dli_fbase);
                 void *rest = glibc_restorer();
-                if (lib_hi && rest) {
+                if (lib_hi && (rest || !NEED_RESTORER)) {
                     struct ksigaction a = {
                         .handler = (void *)cancel_handler,
                         .flags = SA_SIGINFO | SA_RESTART | SA_NODEFER |
-                                 K_SA_RESTORER,
+                                 NEED_RESTORER,
                         .restorer = rest,
                         .mask = 0,
                     };
@@ -194,9 +203,9 @@ PL_PUBLIC int pthread_cancel(pthread_t th)
         return vt_real.pthread_cancel(th);
     void *pd = (void *)th;
     vt_g *g = vt_g_from_descriptor(pd);
-    if (g ? vt_g_exited(g) : PL_PD_FIELD(pd, PL_PD_TID, volatile int) == 0)
+    if (g ? vt_g_exited(g) : PD_FIELD(pd, PD_TID, volatile int) == 0)
         return 0; /* ended, not joined: its result is kept (glibc) */
-    _Atomic int *chp = &PL_PD_FIELD(pd, PL_PD_CANCELHANDLING, _Atomic int);
+    _Atomic int *chp = &PD_FIELD(pd, PD_CANCELHANDLING, _Atomic int);
     int old = atomic_load(chp), nw;
     do {
         nw = old | PL_CANCELING_BITMASK | PL_CANCELED_BITMASK;
@@ -214,7 +223,7 @@ PL_PUBLIC int pthread_cancel(pthread_t th)
     }
     if (!g) {
         if (async_wanted(nw) && setup())
-            syscall(SYS_tgkill, getpid(), PL_PD_FIELD(pd, PL_PD_TID, int),
+            syscall(SYS_tgkill, getpid(), PD_FIELD(pd, PD_TID, int),
                     PL_SIGCANCEL);
         return 0;
     }

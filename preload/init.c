@@ -93,9 +93,9 @@ static void pl_on_exit(vt_g *g)
 {
     void *pd = pl_self_pd();
     struct _pthread_cleanup_buffer *b;
-    while ((b = PL_PD_FIELD(pd, PL_PD_CLEANUP,
+    while ((b = PD_FIELD(pd, PD_CLEANUP,
                             struct _pthread_cleanup_buffer *)) != NULL) {
-        PL_PD_FIELD(pd, PL_PD_CLEANUP, struct _pthread_cleanup_buffer *) =
+        PD_FIELD(pd, PD_CLEANUP, struct _pthread_cleanup_buffer *) =
             b->__prev;
         b->__routine(b->__arg);
     }

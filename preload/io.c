@@ -58,6 +58,67 @@
 #define sys6 vt_sys6
 #define SYS(n, a, b, c) sys6((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
 
+/* The raw calls that aarch64 (like every newer Linux port) lacks, done as
+ * glibc does them there: poll as ppoll, select as pselect6 (which writes
+ * back the time left, as select does), epoll_wait as epoll_pwait, dup2 as
+ * dup3 (dup3 refuses old == new: dup2 then only checks old). */
+static long sys_poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+#ifdef SYS_poll
+    return SYS(SYS_poll, fds, n, timeout);
+#else
+    struct timespec ts = {timeout / 1000, (long)(timeout % 1000) * 1000000};
+    return sys6(SYS_ppoll, (long)fds, (long)n, timeout < 0 ? 0 : (long)&ts,
+                0, 8, 0);
+#endif
+}
+
+static long sys_select(int n, fd_set *r, fd_set *w, fd_set *e,
+                       struct timeval *tv)
+{
+#ifdef SYS_select
+    return sys6(SYS_select, n, (long)r, (long)w, (long)e, (long)tv, 0);
+#else
+    struct timespec ts;
+    if (tv) {
+        if (tv->tv_sec < 0 || tv->tv_usec < 0 || tv->tv_usec >= 1000000)
+            return -EINVAL;
+        ts.tv_sec = tv->tv_sec;
+        ts.tv_nsec = tv->tv_usec * 1000;
+    }
+    long res = sys6(SYS_pselect6, n, (long)r, (long)w, (long)e,
+                    tv ? (long)&ts : 0, 0);
+    if (tv) {
+        tv->tv_sec = ts.tv_sec;
+        tv->tv_usec = ts.tv_nsec / 1000;
+    }
+    return res;
+#endif
+}
+
+static long sys_epoll_wait(int ep, struct epoll_event *ev, int max,
+                           int timeout)
+{
+#ifdef SYS_epoll_wait
+    return sys6(SYS_epoll_wait, ep, (long)ev, max, timeout, 0, 0);
+#else
+    return sys6(SYS_epoll_pwait, ep, (long)ev, max, timeout, 0, 8);
+#endif
+}
+
+static long sys_dup2(int old, int newfd)
+{
+#ifdef SYS_dup2
+    return SYS(SYS_dup2, old, newfd, 0);
+#else
+    if (old == newfd) {
+        long r = SYS(SYS_fcntl, old, F_GETFD, 0);
+        return r < 0 ? r : newfd;
+    }
+    return SYS(SYS_dup3, old, newfd, 0);
+#endif
+}
+
 /* Skips r written bytes in the vector; true when all of it was written. */
 static bool advance_iov(struct iovec **iov, size_t *n, size_t r)
 {
@@ -180,6 +241,35 @@ static long written_or(size_t total, long err)
     return total ? (long)total : err;
 }
 
+/* Where preadv2/pwritev2 do not exist (qemu-user 7.2, a seccomp filter
+ * that refuses them: ENOSYS), the non-blocking try is a zero-timeout poll
+ * instead: not ready, the G parks as usual; ready, it makes the blocking
+ * call inside vt_syscall_enter/exit (usually immediate; if another reader
+ * took the data meanwhile, sysmon hands the P away as for any blocking
+ * call).  Learned once per process. */
+static _Atomic bool no_rw2;
+
+static long try_nowait(int fd, const struct iovec *iov, int n, bool out)
+{
+    if (!atomic_load_explicit(&no_rw2, memory_order_relaxed)) {
+        long r = sys6(out ? SYS_pwritev2 : SYS_preadv2, fd, (long)iov, n, -1,
+                      -1, RWF_NOWAIT);
+        if (r != -ENOSYS)
+            return r;
+        atomic_store_explicit(&no_rw2, true, memory_order_relaxed);
+    }
+    struct pollfd p = {fd, out ? POLLOUT : POLLIN, 0};
+    long ready = sys_poll(&p, 1, 0);
+    if (ready == 0)
+        return -EAGAIN;
+    if (ready < 0 || (p.revents & POLLNVAL))
+        return ready < 0 ? ready : -EBADF;
+    vt_syscall_enter();
+    long r = SYS(out ? SYS_writev : SYS_readv, fd, iov, n);
+    vt_syscall_exit();
+    return r;
+}
+
 static long do_readv(int fd0, const struct iovec *iov, int n)
 {
     FD_FOLLOW(F, fd0);
@@ -190,7 +280,7 @@ static long do_readv(int fd0, const struct iovec *iov, int n)
     for (;;) {
         long r;
         if (!blocking) {
-            r = sys6(SYS_preadv2, F.fd, (long)iov, n, -1, -1, RWF_NOWAIT);
+            r = try_nowait(F.fd, iov, n, false);
             if (r != -EAGAIN && r != -EOPNOTSUPP && r != -EINVAL)
                 return r;
             if (r != -EAGAIN)
@@ -228,7 +318,7 @@ static long do_writev(int fd0, const struct iovec *iov0, int n0)
     for (;;) {
         long r;
         if (!blocking) {
-            r = sys6(SYS_pwritev2, F.fd, (long)iov, n, -1, -1, RWF_NOWAIT);
+            r = try_nowait(F.fd, iov, (int)n, true);
             if (r == -EOPNOTSUPP || r == -EINVAL)
                 blocking = true;
         }
@@ -467,7 +557,7 @@ PL_PUBLIC int accept4(int fd0, struct sockaddr *addr, socklen_t *alen,
     bool blocking = false;
     for (;;) {
         struct pollfd p = {F.fd, POLLIN, 0};
-        long n = SYS(SYS_poll, &p, 1, 0);
+        long n = sys_poll(&p, 1, 0);
         if (n != 0 || blocking) {
             vt_syscall_enter();
             long r = sys6(SYS_accept4, F.fd, (long)addr, (long)alen, flags, 0, 0);
@@ -507,13 +597,13 @@ PL_PUBLIC int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
     NOT_G_USE_REAL(vt_real.poll(fds, n, timeout));
     if (timeout == 0)
-        return (int)ret_errno(SYS(SYS_poll, fds, n, timeout));
+        return (int)ret_errno(sys_poll(fds, n, timeout));
     if (n == 0) { /* a sleep */
         if (timeout > 0 && vt_sleep_until(ms_deadline(timeout)) == EINTR &&
             pl_interrupted() != PL_INTR_NONE)
             return (int)ret_errno(-EINTR);
         if (timeout < 0)
-            return (int)ret_errno(SYS(SYS_poll, fds, n, timeout));
+            return (int)ret_errno(sys_poll(fds, n, timeout));
         return 0;
     }
     int64_t dl = ms_deadline(timeout);
@@ -527,10 +617,10 @@ PL_PUBLIC int poll(struct pollfd *fds, nfds_t n, int timeout)
              * whatever file has the number now): the same here. */
             struct pollfd one = fds[0];
             one.fd = F.fd;
-            if (SYS(SYS_poll, &one, 1, 0) > 0)
-                r = SYS(SYS_poll, fds, n, 0);
+            if (sys_poll(&one, 1, 0) > 0)
+                r = sys_poll(fds, n, 0);
         } else {
-            r = SYS(SYS_poll, fds, n, 0);
+            r = sys_poll(fds, n, 0);
         }
         if (r != 0)
             return (int)ret_errno(r);
@@ -555,7 +645,7 @@ PL_PUBLIC int poll(struct pollfd *fds, nfds_t n, int timeout)
             left = (int)((ns + 999999) / 1000000);
         }
         vt_syscall_enter();
-        r = SYS(SYS_poll, fds, n, left);
+        r = sys_poll(fds, n, left);
         vt_syscall_exit();
         return (int)ret_errno(r);
     }
@@ -574,8 +664,7 @@ PL_PUBLIC int select(int n, fd_set *r, fd_set *w, fd_set *e,
 {
     NOT_G_USE_REAL(vt_real.select(n, r, w, e, tv));
     if (tv && tv->tv_sec == 0 && tv->tv_usec == 0)
-        return (int)ret_errno(sys6(SYS_select, n, (long)r, (long)w, (long)e,
-                                   (long)tv, 0));
+        return (int)ret_errno(sys_select(n, r, w, e, tv));
     if (n == 0 && !r && !w && !e && tv) { /* a sleep */
         int64_t dl = vt_now() + (int64_t)tv->tv_sec * 1000000000 +
                      tv->tv_usec * 1000;
@@ -585,7 +674,7 @@ PL_PUBLIC int select(int n, fd_set *r, fd_set *w, fd_set *e,
         return 0;
     }
     vt_syscall_enter();
-    long res = sys6(SYS_select, n, (long)r, (long)w, (long)e, (long)tv, 0);
+    long res = sys_select(n, r, w, e, tv);
     vt_syscall_exit();
     return (int)ret_errno(res);
 }
@@ -597,11 +686,11 @@ PL_PUBLIC int epoll_wait(int ep, struct epoll_event *ev, int max, int timeout)
     NOT_G_USE_REAL(vt_real.epoll_wait(ep, ev, max, timeout));
     if (timeout == 0)
         return (int)ret_errno(
-            sys6(SYS_epoll_wait, ep, (long)ev, max, timeout, 0, 0));
+            sys_epoll_wait(ep, ev, max, timeout));
     int64_t dl = ms_deadline(timeout);
     FD_FOLLOW(F, ep);
     for (;;) {
-        long r = sys6(SYS_epoll_wait, F.fd, (long)ev, max, 0, 0, 0);
+        long r = sys_epoll_wait(F.fd, ev, max, 0);
         if (r != 0)
             return (int)ret_errno(r);
         int e = vt_wait_fd(&F.fd, POLLIN, dl);
@@ -611,7 +700,7 @@ PL_PUBLIC int epoll_wait(int ep, struct epoll_event *ev, int max, int timeout)
             return (int)ret_errno(-EINTR);
         if (e == EPERM || e == EBADF) {
             vt_syscall_enter();
-            r = sys6(SYS_epoll_wait, F.fd, (long)ev, max, timeout, 0, 0);
+            r = sys_epoll_wait(F.fd, ev, max, timeout);
             vt_syscall_exit();
             return (int)ret_errno(r);
         }
@@ -1018,7 +1107,7 @@ PL_PUBLIC int dup2(int old, int newfd)
 {
     if (pl_on() && old != newfd)
         vt_fd_close(newfd);
-    return (int)ret_errno(SYS(SYS_dup2, old, newfd, 0));
+    return (int)ret_errno(sys_dup2(old, newfd));
 }
 
 PL_PUBLIC int dup3(int old, int newfd, int flags)

@@ -1,6 +1,6 @@
 /*
  * mutex.c — pthread_mutex_{init,destroy,lock,trylock,timedlock,clocklock,
- * unlock} on glibc's 40-byte pthread_mutex_t.
+ * unlock} on glibc's pthread_mutex_t (40 bytes; 48 on aarch64).
  *
  * Which mutexes are ours.  __kind (offset 16) is read at every call, as
  * glibc does.  Kinds 0..3 (normal/timed, recursive, errorcheck, adaptive),
@@ -479,11 +479,11 @@ static void owner_died(_Atomic unsigned *w, unsigned tid, bool pi, bool pending)
 void pl_mutex_robust_exit(void)
 {
     char *pd = pl_self_pd();
-    char *head = pd + PL_PD_ROBUST_HEAD;
-    long off = PL_PD_FIELD(pd, PL_PD_ROBUST_HEAD + 8, long);
-    uintptr_t pending = PL_PD_FIELD(pd, PL_PD_ROBUST_HEAD + 16, uintptr_t);
-    unsigned tid = (unsigned)PL_PD_FIELD(pd, PL_PD_TID, int) & FUTEX_TID_BITS;
-    uintptr_t e = PL_PD_FIELD(pd, PL_PD_ROBUST_HEAD, uintptr_t);
+    char *head = pd + PD_ROBUST_HEAD;
+    long off = PD_FIELD(pd, PD_ROBUST_HEAD + 8, long);
+    uintptr_t pending = PD_FIELD(pd, PD_ROBUST_HEAD + 16, uintptr_t);
+    unsigned tid = (unsigned)PD_FIELD(pd, PD_TID, int) & FUTEX_TID_BITS;
+    uintptr_t e = PD_FIELD(pd, PD_ROBUST_HEAD, uintptr_t);
     for (int n = 0; (char *)(e & ~(uintptr_t)1) != head && n < ROBUST_LIST_LIMIT;
          n++) {
         char *ent = (char *)(e & ~(uintptr_t)1);
@@ -498,6 +498,6 @@ void pl_mutex_robust_exit(void)
         owner_died((_Atomic unsigned *)((char *)(pending & ~(uintptr_t)1) + off),
                    tid, pending & 1, true);
     /* the list is the G's no more (a recycled descriptor starts empty) */
-    PL_PD_FIELD(pd, PL_PD_ROBUST_HEAD, void *) = head;
-    PL_PD_FIELD(pd, PL_PD_ROBUST_HEAD + 16, void *) = NULL;
+    PD_FIELD(pd, PD_ROBUST_HEAD, void *) = head;
+    PD_FIELD(pd, PD_ROBUST_HEAD + 16, void *) = NULL;
 }

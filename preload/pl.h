@@ -2,10 +2,10 @@
  * pl.h — what the preload layer's files share (private; never installed).
  *
  * preload/ translates the POSIX thread API into core calls.  It includes
- * only core/vthread_core.h and core/real.h; everything it must know about
- * glibc 2.36 (x86_64) object layouts and thread-descriptor offsets is
- * written down here, once, and checked with _Static_assert where the
- * public headers allow it.
+ * only core/vthread_core.h, core/real.h and core/pd.h (the thread
+ * descriptor's offsets, shared with core); everything else it must know
+ * about glibc 2.36's object layouts is written down here, once, and
+ * checked with _Static_assert where the public headers allow it.
  *
  * Mode.  Every public wrapper first asks pl_on():
  *   PL_ACTIVE   vthread's implementation (also before the runtime started:
@@ -16,7 +16,7 @@
  * may run after other libraries' constructors that already lock mutexes or
  * create threads: the preload library is initialised late, see init.c).
  *
- * Identity.  "tid" below is the descriptor's tid field (%fs:0x2d0): the
+ * Identity.  "tid" below is the descriptor's tid field (PD_TID): the
  * synthetic per-G tid for a G, the kernel TID for any other thread.  glibc
  * uses the same value as a mutex owner, so the two agree.
  */
@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pd.h"
 #include "real.h"
 #include "vthread_core.h"
 
@@ -68,51 +69,26 @@ PL_HIDDEN bool pl_init_slow(void);
 /* True when vthread's own implementation is to be used.  Any caller, any
  * time (not from a signal handler: see NOTES.md).  False in a vfork
  * child until it execs. */
-#define PL_PD_VFORK 0x288 /* 1 in a vfork child (arch vfork .S) */
 static inline bool pl_on(void)
 {
     int m = atomic_load_explicit(&pl_mode, memory_order_acquire);
     if (pl_likely(m == PL_ACTIVE))
         /* a vfork child borrows its parent's memory and thread pointer:
          * plain libc for it, never the parent's runtime */
-        return pl_likely(!vt_arch_tp_load(PL_PD_VFORK));
+        return pl_likely(!vt_pd_self_load32(PD_VFORK)); /* arch vfork .S */
     if (m == PL_DISABLED)
         return false;
     return pl_init_slow();
 }
 
 /* ---------------------------------------------- glibc thread descriptor */
-/* Offsets in glibc 2.36's struct pthread (x86_64).  The descriptor is the
- * thread pointer; pthread_t is its address.  core/rt.h keeps the same
- * table for core; these are the fields the preload layer reads. */
-#define PL_PD_SELF 0x10
-#define PL_PD_TID 0x2d0
-#define PL_PD_ROBUST_HEAD 0x2e0       /* {list, futex_offset, op_pending} */
-#define PL_PD_CLEANUP 0x2f8           /* old-style _pthread_cleanup_buffer */
-#define PL_PD_CLEANUP_JMP_BUF 0x300   /* __pthread_unwind_buf_t chain */
-#define PL_PD_POINTER_GUARD 0x30      /* tcbhead_t.pointer_guard */
-#define PL_PD_CANCELHANDLING 0x308    /* int, bits below */
-#define PL_PD_RESULT 0x628
-#define PL_PD_STACKBLOCK 0x690
-#define PL_PD_STACKBLOCK_SIZE 0x698
-#define PL_PD_GUARDSIZE 0x6a0
-#define PL_PD_REPORTED_GUARDSIZE 0x6a8
-#define PL_PD_FIELD(pd, off, type) (*(type *)((char *)(pd) + (off)))
+/* glibc 2.36's struct pthread: core/pd.h has the offsets (PD_*), for this
+ * architecture; the descriptor is what pthread_t points to. */
 
 /* The caller's descriptor tid (see "Identity" above).  One load. */
-static inline int pl_tid(void)
-{
-    int t;
-    __asm__ volatile("movl %%fs:%c1, %0" : "=r"(t) : "i"(PL_PD_TID));
-    return t;
-}
+static inline int pl_tid(void) { return vt_pd_self_load32(PD_TID); }
 /* What pthread_self() returns for the caller. */
-static inline void *pl_self_pd(void)
-{
-    void *p;
-    __asm__("movq %%fs:%c1, %0" : "=r"(p) : "i"(PL_PD_SELF));
-    return p;
-}
+static inline void *pl_self_pd(void) { return vt_pd_self(); }
 
 /* cancelhandling bits (glibc 2.36 nptl/descr.h). */
 #define PL_CANCELSTATE_BITMASK 0x01   /* 1 = PTHREAD_CANCEL_DISABLE */
@@ -131,16 +107,18 @@ static inline bool pl_cancel_acts(int ch)
 /* The caller's cancelhandling (one load through %fs). */
 static inline int pl_self_cancelhandling(void)
 {
-    int t;
-    __asm__ volatile("movl %%fs:%c1, %0" : "=r"(t) : "i"(PL_PD_CANCELHANDLING));
-    return t;
+    return vt_pd_self_load32(PD_CANCELHANDLING);
 }
 
-static inline void pl_relax(void) { __asm__ volatile("pause" ::: "memory"); }
+static inline void pl_relax(void) { vt_arch_relax(); }
 
 /* --------------------------------------------------- glibc object layouts */
 /* pthread_mutex_t.__data (struct __pthread_mutex_s) */
+#if defined(__x86_64__)
 _Static_assert(sizeof(pthread_mutex_t) == 40, "glibc mutex size");
+#else /* the generic layout: the same fields, padded to 48 bytes */
+_Static_assert(sizeof(pthread_mutex_t) == 48, "glibc mutex size");
+#endif
 _Static_assert(offsetof(pthread_mutex_t, __data.__lock) == 0, "mutex lock");
 _Static_assert(offsetof(pthread_mutex_t, __data.__count) == 4, "mutex count");
 _Static_assert(offsetof(pthread_mutex_t, __data.__owner) == 8, "mutex owner");
@@ -166,7 +144,11 @@ _Static_assert(offsetof(pthread_rwlock_t, __data.__shared) == 28, "shared");
 _Static_assert(offsetof(pthread_rwlock_t, __data.__flags) == 48, "flags");
 
 _Static_assert(sizeof(pthread_barrier_t) == 32, "glibc barrier size");
+#if defined(__x86_64__)
 _Static_assert(sizeof(pthread_attr_t) == 56, "glibc attr size");
+#else
+_Static_assert(sizeof(pthread_attr_t) == 64, "glibc attr size");
+#endif
 
 /* glibc's internal struct pthread_attr (nptl/internaltypes.h, 2.32+).  Read
  * only where the public getters hide what we need (whether a stack size
@@ -183,8 +165,8 @@ struct pl_glibc_attr {
     void *unused;
 };
 #define PL_ATTR_FLAG_STACKADDR 0x0008
-_Static_assert(sizeof(struct pl_glibc_attr) == sizeof(pthread_attr_t),
-               "attr layout");
+_Static_assert(sizeof(struct pl_glibc_attr) <= sizeof(pthread_attr_t),
+               "attr layout"); /* 56 of 64 bytes on aarch64 */
 
 /* ---------------------------------------------------------------- time */
 #define PL_NS 1000000000LL
@@ -380,14 +362,17 @@ PL_HIDDEN void pl_sig_slot_take(int sig, siginfo_t *info);
  * records the signal pending on the G (sigpend, and sigrouted or
  * sigqueued/sigval), then calls pl_sig_kick: core notes it on the G
  * (vt_signal_notify) and, if the G is running, the M that runs it gets
- * the signal itself as a "kick": SI_QUEUE from our pid with si_errno
- * PL_KICK_MAGIC and si_value = the target's pl_gext.  The kick runs the
+ * the signal itself as a "kick": SI_QUEUE from our pid with si_value =
+ * &pl_kick_token (an address no program sends; si_errno, which would do
+ * on Linux, does not survive qemu-user's signal emulation) and si_errno
+ * PL_KICK_MAGIC, for a reader of the raw siginfo.  The kick runs the
  * program's handler at once if it lands in the target's own code
  * (pl_sig_claim decides who delivers: whoever clears the pending bit);
  * else the target delivers itself when it leaves the runtime or resumes
  * (core's deliver_signals hook: pl_signals_deliver).  A G that is not
  * running is vt_interrupt()ed: its interruptible wait delivers. */
 #define PL_KICK_MAGIC 0x76746b /* "vtk": glibc's senders leave si_errno 0 */
+PL_HIDDEN extern const char pl_kick_token;
 PL_HIDDEN void pl_sig_kick(vt_g *g, int sig);
 /* A thread-directed signal to G g (not the caller): recorded and kicked,
  * or, when the program neither handles nor blocks it, left to the kernel
@@ -409,7 +394,8 @@ PL_HIDDEN uint64_t pl_g_mask_now(vt_g *g);
 /* True when info is a kick for g (g may be NULL). */
 static inline bool pl_sig_is_kick(const siginfo_t *info)
 {
-    return info->si_code == SI_QUEUE && info->si_errno == PL_KICK_MAGIC;
+    return info->si_code == SI_QUEUE &&
+           info->si_value.sival_ptr == (void *)&pl_kick_token;
 }
 /* Clears sig from g's pending set; if it was set, fills *info with what
  * the handler must see and returns true.  Any context. */

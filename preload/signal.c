@@ -114,10 +114,13 @@ void pl_signals_adopt(vt_g *g, uint64_t m)
 
 /* Sends a kick (pl.h) for sig, meant for g, to the OS thread tid.  False
  * only if the kernel refused (its queue of real-time signals full). */
+const char pl_kick_token;
+
 static bool send_kick(vt_g *g, pid_t tid, int sig)
 {
-    siginfo_t k =
-        pl_siginfo(sig, SI_QUEUE, (union sigval){.sival_ptr = pl_gext(g)});
+    (void)g; /* the kick stands for every G of that M (sigroute.c entry) */
+    siginfo_t k = pl_siginfo(
+        sig, SI_QUEUE, (union sigval){.sival_ptr = (void *)&pl_kick_token});
     k.si_errno = PL_KICK_MAGIC;
     return syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, sig, &k) == 0;
 }
@@ -273,7 +276,7 @@ static int send_to(pthread_t th, int sig, bool queued, union sigval v)
          * rt_tgsigqueueinfo to the thread's kernel tid. */
         if (!pl_sig_valid(sig) && sig != 0)
             return EINVAL;
-        pid_t tid = PL_PD_FIELD((void *)th, PL_PD_TID, volatile int);
+        pid_t tid = PD_FIELD((void *)th, PD_TID, volatile int);
         if (tid <= 0)
             return ESRCH;
         siginfo_t si = pl_siginfo(sig, SI_QUEUE, v);
@@ -382,7 +385,7 @@ PL_PUBLIC int sigprocmask(int how, const sigset_t *set, sigset_t *old)
  * if /proc cannot tell. */
 bool pl_sig_kernel_shared(uint64_t *out)
 {
-    int fd = (int)syscall(SYS_open, "/proc/thread-self/status",
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/thread-self/status",
                           O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
@@ -616,7 +619,11 @@ PL_PUBLIC int pause(void)
 {
     vt_g *g = pl_on() ? vt_self() : NULL;
     if (!g)
+#ifdef SYS_pause
         return (int)syscall(SYS_pause);
+#else /* aarch64 */
+        return (int)syscall(SYS_ppoll, NULL, 0, NULL, NULL, 8);
+#endif
     return g_suspend(g, g_mask(g));
 }
 

@@ -530,7 +530,7 @@ static bool pidfd_is_us(int pidfd)
                a.st_ino == b.st_ino;
     char path[64], buf[512];
     snprintf(path, sizeof path, "/proc/self/fdinfo/%d", pidfd);
-    int fd = (int)syscall(SYS_open, path, O_RDONLY | O_CLOEXEC);
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
     ssize_t n = syscall(SYS_read, fd, buf, sizeof buf - 1);

@@ -18,6 +18,7 @@
  * pthread_setconcurrency are not interposed: glibc's are pure (a register
  * read, a compare, a global int) and right for Gs.
  */
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,31 +190,60 @@ PL_PUBLIC int pthread_create(pthread_t *th, const pthread_attr_t *attr,
  * and longjmps there; glibc then ends the OS thread — under the runtime,
  * an M.  So before unwinding, that bottom buffer's resume address is
  * pointed at first_g_landing, which ends the G instead.  The buffer is
- * glibc's jmp_buf: rip at index 7, mangled as glibc's PTR_MANGLE does on
- * x86_64 (xor with the thread's pointer guard, rotate left 0x11); the
- * stack pointer stays that of __libc_start_call_main's frame, which is
- * live and which nothing returns to. */
+ * glibc's jmp_buf, its resume address mangled as glibc's PTR_MANGLE does:
+ *  - x86_64: rip at index 7, xor with the thread's pointer guard (a
+ *    descriptor field), then rotate left 0x11;
+ *  - aarch64: x30 (where longjmp returns) at index 11, xor with the
+ *    process's pointer guard (ld.so's __pointer_chk_guard).
+ * The stack pointer stays that of __libc_start_call_main's frame, which
+ * is live and which nothing returns to. */
 static void *first_retval;
 
-__attribute__((noreturn, force_align_arg_pointer, used)) static void
+#ifdef __x86_64__
+#define LANDING_ALIGN force_align_arg_pointer, /* rsp may be 8 mod 16 */
+#else
+#define LANDING_ALIGN
+#endif
+__attribute__((noreturn, LANDING_ALIGN used)) static void
 first_g_landing(void)
 {
     vt_exit(first_retval);
+}
+
+/* glibc's PTR_MANGLE of a code address, as setjmp stores it. */
+static bool mangle_pc(void *pd, uintptr_t pc, long *out, int *index)
+{
+#if defined(__x86_64__)
+    pc ^= PD_FIELD(pd, PD_POINTER_GUARD, uintptr_t);
+    *out = (long)((pc << 0x11) | (pc >> (64 - 0x11)));
+    *index = 7;
+    return true;
+#elif defined(__aarch64__)
+    (void)pd;
+    const uintptr_t *guard =
+        dlvsym(RTLD_DEFAULT, "__pointer_chk_guard", "GLIBC_PRIVATE");
+    if (!guard)
+        return false;
+    *out = (long)(pc ^ *guard);
+    *index = 11;
+    return true;
+#endif
 }
 
 static bool first_g_redirect_unwind(void)
 {
     void *pd = pl_self_pd();
     __pthread_unwind_buf_t *b =
-        PL_PD_FIELD(pd, PL_PD_CLEANUP_JMP_BUF, __pthread_unwind_buf_t *);
+        PD_FIELD(pd, PD_CLEANUP_JMP_BUF, __pthread_unwind_buf_t *);
     if (!b) /* pthread_exit before main() (a constructor): no buffer */
         return false;
     while (b->__pad[0]) /* priv.data.prev: pthread_cleanup_push's buffers */
         b = b->__pad[0];
-    uintptr_t guard = PL_PD_FIELD(pd, PL_PD_POINTER_GUARD, uintptr_t);
-    uintptr_t pc = (uintptr_t)first_g_landing ^ guard;
-    pc = (pc << 0x11) | (pc >> (64 - 0x11));
-    b->__cancel_jmp_buf[0].__cancel_jmp_buf[7] = (long)pc;
+    long pc;
+    int i;
+    if (!mangle_pc(pd, (uintptr_t)first_g_landing, &pc, &i))
+        return false;
+    b->__cancel_jmp_buf[0].__cancel_jmp_buf[i] = pc;
     return true;
 }
 
@@ -276,7 +306,7 @@ static vt_g *g_of(pthread_t th)
 static bool freed_g(pthread_t th)
 {
     return pl_on() && vt_g_from_descriptor((void *)th) &&
-           PL_PD_FIELD((void *)th, PL_PD_TID, int) < 0;
+           PD_FIELD((void *)th, PD_TID, int) < 0;
 }
 
 PL_PUBLIC int pthread_join(pthread_t th, void **ret)

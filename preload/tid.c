@@ -549,8 +549,10 @@ PL_PUBLIC long syscall(long nr, ...)
             return close((int)a);
         case SYS_close_range:
             return close_range((unsigned)a, (unsigned)b, (int)c);
+#ifdef SYS_dup2 /* not on aarch64 */
         case SYS_dup2:
             return dup2((int)a, (int)b);
+#endif
         case SYS_dup3:
             return dup3((int)a, (int)b, (int)c);
         case SYS_pidfd_send_signal:

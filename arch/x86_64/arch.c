@@ -63,3 +63,30 @@ void vt_arch_set_tp(uintptr_t tp)
     else
         vt_sys2(SYS_arch_prctl, ARCH_SET_FS, tp);
 }
+
+void vt_arch_parked_context(void *ucontext, uintptr_t sp)
+{
+    greg_t *r = ((ucontext_t *)ucontext)->uc_mcontext.gregs;
+    r[REG_RIP] = *(greg_t *)(sp + VT_FRAME_RET);
+    r[REG_RSP] = (greg_t)(sp + VT_FRAME_RET + 8);
+    r[REG_RBP] = *(greg_t *)(sp + VT_FRAME_RBP);
+    r[REG_RBX] = *(greg_t *)(sp + VT_FRAME_RBX);
+    r[REG_R12] = *(greg_t *)(sp + VT_FRAME_R12);
+    r[REG_R13] = *(greg_t *)(sp + VT_FRAME_R13);
+    r[REG_R14] = *(greg_t *)(sp + VT_FRAME_R14);
+    r[REG_R15] = *(greg_t *)(sp + VT_FRAME_R15);
+}
+
+uintptr_t vt_arch_find_return_gadget(uintptr_t lo, uintptr_t hi,
+                                     uintptr_t near)
+{
+    if (near < lo || near >= hi)
+        return 0;
+    for (uintptr_t p = near; p > lo; p--) /* usually within bytes */
+        if (*(const unsigned char *)(p - 1) == 0xc3)
+            return p - 1;
+    for (uintptr_t p = near; p < hi; p++)
+        if (*(const unsigned char *)p == 0xc3)
+            return p;
+    return 0;
+}

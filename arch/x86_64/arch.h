@@ -29,6 +29,19 @@
 #define VT_FRAME_RET 56
 #define VT_FRAME_SIZE 64
 
+/* Thread-pointer-relative words.  On x86_64 (TLS variant II) the thread
+ * pointer is the descriptor (struct pthread) itself, whose first 0x2c0
+ * bytes are tcbhead_t; two of its padding words, unused by glibc, are
+ * vthread's: the running context's vt_g * (0 = not a G; also read by
+ * preempt_x86_64_sysv_elf.S) and the vfork mark (vfork_x86_64_sysv_elf.S).
+ * See core/pd.h and docs/glibc-descriptor.md. */
+#define VT_TP_G_SLOT 0x280
+#define VT_TP_VFORK_SLOT 0x288
+#define VT_TP_PD_OFFSET 0 /* the descriptor is at the thread pointer */
+
+/* libunwind's local-unwinding entry points are named per architecture. */
+#define VT_ARCH_UNW_PREFIX "_ULx86_64_"
+
 /* True when wrfsbase may be used (AT_HWCAP2 has HWCAP2_FSGSBASE); read by
  * the assembly.  Set once by vt_arch_init(), before any switch. */
 VT_HIDDEN extern unsigned char vt_arch_have_fsgsbase;
@@ -50,12 +63,22 @@ VT_HIDDEN bool vt_arch_redirect_to_preempt(void *ucontext, uintptr_t *pc_slot);
 /* The interrupted program counter of a signal context. */
 VT_HIDDEN uintptr_t vt_arch_context_pc(void *ucontext);
 
-/* Decides how the thread pointer is switched.  Idempotent. */
+/* Fills *ucontext (a zeroed ucontext_t) with the registers a context
+ * parked by vt_arch_switch saved at sp, as if it had just returned from
+ * the switch: for unwinding a parked G (core/traceback.c). */
+VT_HIDDEN void vt_arch_parked_context(void *ucontext, uintptr_t sp);
+
 /* Calls fn(a, b, c) with ret_insn (the address of a 0xc3 byte in some
  * executable segment) as its return address; returns fn's result.  For
  * callees that look at their caller (callvia_x86_64_sysv_elf.S). */
 VT_HIDDEN void *vt_arch_call3_via(void *(*fn)(long, long, long), long a,
                                   long b, long c, uintptr_t ret_insn);
+/* The address of a ret instruction (any 0xc3 byte: the CPU executes it
+ * as a ret wherever it sits) in [lo, hi), the nearest to near, or 0: the
+ * ret_insn of vt_arch_call3_via. */
+VT_HIDDEN uintptr_t vt_arch_find_return_gadget(uintptr_t lo, uintptr_t hi,
+                                               uintptr_t near);
+/* Decides how the thread pointer is switched.  Idempotent. */
 VT_HIDDEN void vt_arch_init(void);
 
 /* Saves the running context into *save_sp, switches to load_sp (and to
@@ -99,10 +122,16 @@ static inline uintptr_t vt_arch_get_tp(void)
 
 /* Reads/writes a word at an offset from the thread pointer.  volatile asm:
  * the compiler can neither cache nor move these across a switch. */
-static inline uintptr_t vt_arch_tp_load(unsigned long off)
+static inline uintptr_t vt_arch_tp_load(long off)
 {
     uintptr_t v;
     __asm__ volatile("movq %%fs:(%1), %0" : "=r"(v) : "r"(off));
+    return v;
+}
+static inline int vt_arch_tp_load32(long off)
+{
+    int v;
+    __asm__ volatile("movl %%fs:(%1), %0" : "=r"(v) : "r"(off));
     return v;
 }
 

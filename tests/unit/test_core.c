@@ -941,7 +941,8 @@ static void *raw_sleeper(void *arg)
         struct timespec ts = {0, 2000000};
         if (syscall(SYS_nanosleep, &ts, NULL) != 0)
             return (void *)1;
-        if (syscall(SYS_poll, NULL, 0, 2) != 0)
+        struct timespec ms2 = {0, 2000000};
+        if (syscall(SYS_ppoll, NULL, 0, &ms2, NULL, 8) != 0)
             return (void *)2;
     }
     return NULL;
