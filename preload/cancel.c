@@ -91,6 +91,18 @@ static void cancel_handler(int sig, siginfo_t *si, void *uc)
     uintptr_t pc = vt_arch_context_pc(uc);
     if (pc >= lib_lo && pc < lib_hi)
         goto out; /* inside the runtime: the canceller retries */
+    /* From here on no other SIGCANCEL may act: pthread_cancel re-sends it
+     * every millisecond until the target exits, and this handler runs
+     * with SA_NODEFER (it leaves by unwinding, and the M must not be left
+     * with SIGCANCEL blocked).  glibc's own pthread_exit sets EXITING too,
+     * but only after code that may be slow the first time (lazy binding,
+     * TLS set-up; far slower under an emulator) during which a nested
+     * instance would unwind out of it, leaving ld.so's locks held.  So
+     * the first instance claims the exit at once; a nested one sees the
+     * bit and returns. */
+    _Atomic int *chp = &PD_FIELD(pl_self_pd(), PD_CANCELHANDLING, _Atomic int);
+    if (atomic_fetch_or(chp, PL_EXITING_BITMASK) & PL_EXITING_BITMASK)
+        goto out;
     PD_FIELD(pl_self_pd(), PD_RESULT, void *) = PTHREAD_CANCELED;
     pthread_exit(PTHREAD_CANCELED); /* ours: the first G's case too */
 out:

@@ -258,8 +258,13 @@ static long try_nowait(int fd, const struct iovec *iov, int n, bool out)
             return r;
         atomic_store_explicit(&no_rw2, true, memory_order_relaxed);
     }
+    size_t len = 0;
+    for (int i = 0; i < n; i++)
+        len += iov[i].iov_len;
+    /* nothing to transfer never blocks (and a pipe never polls ready
+     * for it) */
     struct pollfd p = {fd, out ? POLLOUT : POLLIN, 0};
-    long ready = sys_poll(&p, 1, 0);
+    long ready = len == 0 ? 1 : sys_poll(&p, 1, 0);
     if (ready == 0)
         return -EAGAIN;
     if (ready < 0 || (p.revents & POLLNVAL))
