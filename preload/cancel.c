@@ -34,9 +34,10 @@
  * handed off (vt_syscall_enter_block), so the target can run even with one
  * P — until the target is exiting, has turned asynchronous cancellation
  * off, or one second has passed (then the request stays pending and acts
- * at the next cancellation point).  The handler is installed with
- * SA_NODEFER and an empty mask so an M's mask is unchanged when a G
- * unwinds out of it.  The first G (the process's main thread) unwinds
+ * at the next cancellation point).  The handler runs with SIGCANCEL
+ * blocked (no instance nests before it claims the exit) and an otherwise
+ * empty mask; it unblocks SIGCANCEL once the exit is claimed, so an M's
+ * mask is unchanged when a G unwinds out of it.  The first G (the process's main thread) unwinds
  * through our pthread_exit, which ends it as a G (thread.c).
  *
  * Threads that are not Gs are cancelled the same way, with a single
@@ -92,17 +93,20 @@ static void cancel_handler(int sig, siginfo_t *si, void *uc)
     if (pc >= lib_lo && pc < lib_hi)
         goto out; /* inside the runtime: the canceller retries */
     /* From here on no other SIGCANCEL may act: pthread_cancel re-sends it
-     * every millisecond until the target exits, and this handler runs
-     * with SA_NODEFER (it leaves by unwinding, and the M must not be left
-     * with SIGCANCEL blocked).  glibc's own pthread_exit sets EXITING too,
-     * but only after code that may be slow the first time (lazy binding,
-     * TLS set-up; far slower under an emulator) during which a nested
-     * instance would unwind out of it, leaving ld.so's locks held.  So
-     * the first instance claims the exit at once; a nested one sees the
-     * bit and returns. */
+     * every millisecond until the target exits.  glibc's own pthread_exit
+     * sets EXITING too, but only after code that may be slow the first
+     * time (lazy binding, TLS set-up; far slower under an emulator),
+     * during which a nested instance would unwind out of it, leaving
+     * ld.so's locks held.  So the instance that acts claims the exit at
+     * once (the kernel blocks SIGCANCEL while the handler runs, so none
+     * nests before this), then unblocks SIGCANCEL: the handler leaves by
+     * unwinding, and the M, which outlives the G, must not keep it
+     * blocked; later instances see EXITING and return. */
     _Atomic int *chp = &PD_FIELD(pl_self_pd(), PD_CANCELHANDLING, _Atomic int);
     if (atomic_fetch_or(chp, PL_EXITING_BITMASK) & PL_EXITING_BITMASK)
         goto out;
+    uint64_t cancel_bit = 1ULL << (PL_SIGCANCEL - 1);
+    syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &cancel_bit, NULL, 8);
     PD_FIELD(pl_self_pd(), PD_RESULT, void *) = PTHREAD_CANCELED;
     pthread_exit(PTHREAD_CANCELED); /* ours: the first G's case too */
 out:
@@ -185,8 +189,7 @@ static bool setup(void)
                 if (lib_hi && (rest || !NEED_RESTORER)) {
                     struct ksigaction a = {
                         .handler = (void *)cancel_handler,
-                        .flags = SA_SIGINFO | SA_RESTART | SA_NODEFER |
-                                 NEED_RESTORER,
+                        .flags = SA_SIGINFO | SA_RESTART | NEED_RESTORER,
                         .restorer = rest,
                         .mask = 0,
                     };

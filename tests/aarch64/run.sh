@@ -91,6 +91,7 @@ failed=0
 if [ $do_unit = 1 ]; then
     echo "aarch64: skip unit test_core cases tagged no-qemu:"
     echo "    memory-100k: qemu-user 7.2 accepts MADV_GUARD_INSTALL and does nothing, so guards fall back to mprotect, two mappings per G: 100,000 Gs exceed vm.max_map_count"
+    echo "    memory-1m: a million thread creations take over a minute under emulation (the x86_64 unit part runs it)"
     echo "    fork: qemu-user 7.2 cannot fork a process whose threads are running (the child aborts in qemu's own code; a plain NPTL program fails the same way)"
     run_unit() { # NAME BINARY: one Check program under qemu
         local name=$1 bin=$2 log=$build/unit-$1.log
@@ -124,6 +125,7 @@ if [ $do_e2e = 1 ]; then
         [fork]="qemu-user 7.2 cannot fork a process whose threads are running (the child aborts in qemu; natively too)"
         [pshared]="forks while threads run (see fork)"
         [main_exit_unwind]="forks while threads run (see fork)"
+        [pinning]="forks from a thread while vthread's own threads run (see fork)"
         [exit_paths]="re-executes itself through /proc/self/exe, which under qemu-user is qemu"
         [stdio_flags]="re-executes itself through /proc/self/exe, which under qemu-user is qemu"
         [io_more]="its echo-server part hangs natively under qemu-user 7.2"

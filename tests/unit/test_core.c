@@ -1209,9 +1209,14 @@ static Suite *core_suite(void)
     tcase_add_test(tc, hundred_thousand_gs_bounded);
     suite_add_tcase(s, tc);
 
-    tc = tcase_create("memory");
+    tc = tcase_create("memory-1m");
+    tcase_set_tags(tc, "no-qemu");
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, million_create_exit_flat_rss);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("memory");
+    tcase_set_timeout(tc, 240);
     tcase_add_test_raise_signal(tc, stack_overflow_hits_guard, SIGSEGV);
     tcase_add_test(tc, stack_overflow_is_reported);
     tcase_add_test(tc, traceback_on_sigquit);

@@ -104,6 +104,11 @@ def _cstr(addr, limit=64):
 
 
 def _layout():
+    arch = gdb.selected_inferior().architecture().name()
+    if "x86-64" not in arch:
+        raise VthreadError(
+            "vthread: this extension reads x86_64 registers; the program "
+            "is %s, which it does not support yet" % arch)
     try:
         addr = int(gdb.parse_and_eval("(long)&vthread_debug_layout"))
     except gdb.error:
