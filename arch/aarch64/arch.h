@@ -84,45 +84,15 @@
 /* libunwind's local-unwinding entry points are named per architecture. */
 #define VT_ARCH_UNW_PREFIX "_ULaarch64_"
 
-/* Preemption: the trampoline a preempted G is redirected into. */
-VT_HIDDEN void vt_arch_preempt_tramp(void);
-
-/* Rewrites a signal context (ucontext_t *) so that the interrupted code
- * runs vt_arch_preempt_tramp when the handler returns, with every
- * register as it was; the interrupted pc goes to *pc_slot (the G's
- * preempt_pc), where the trampoline reads it.  Returns false — the G is
- * then preempted at its next runtime exit instead — when the stack
- * pointer looks unusable, or when the context holds live SVE or SME
- * state (Z/P registers wider than the V registers the trampoline saves:
- * the kernel records them only for a thread that used SVE since its last
- * system call). */
-VT_HIDDEN bool vt_arch_redirect_to_preempt(void *ucontext, uintptr_t *pc_slot);
-/* The interrupted program counter of a signal context. */
-VT_HIDDEN uintptr_t vt_arch_context_pc(void *ucontext);
-/* Fills *ucontext (a zeroed ucontext_t) with the registers a context
- * parked by vt_arch_switch saved at sp, as if it had just returned from
- * the switch: for unwinding a parked G (core/traceback.c). */
-VT_HIDDEN void vt_arch_parked_context(void *ucontext, uintptr_t sp);
-
-/* Calls fn(a, b, c) with gadget as its return address; returns fn's
- * result.  gadget is the address of "ldp x29, x30, [sp], #16; ret" in
- * some executable segment (vt_arch_find_return_gadget), which pops the
- * frame record pushed here and returns to us.  For callees that look at
- * their caller (callvia_aarch64_lp64_elf.S, core/dl.c). */
-VT_HIDDEN void *vt_arch_call3_via(void *(*fn)(long, long, long), long a,
-                                  long b, long c, uintptr_t gadget);
-/* The address of a return gadget for vt_arch_call3_via in [lo, hi), the
- * nearest to near, or 0. */
-VT_HIDDEN uintptr_t vt_arch_find_return_gadget(uintptr_t lo, uintptr_t hi,
-                                               uintptr_t near);
-VT_HIDDEN void vt_arch_init(void);
-
-/* Saves the running context into *save_sp, switches to load_sp (and to
- * thread pointer tp unless 0), then store-releases 0 to *off_cpu when
- * non-NULL.  Returns when some M switches back to the saved context. */
-VT_HIDDEN void vt_arch_switch(void **save_sp, void *load_sp, uintptr_t tp,
-                              volatile int *off_cpu);
-VT_HIDDEN void vt_arch_gstart(void);
+/* Also, from arch_common.h: vt_arch_redirect_to_preempt refuses an
+ * unaligned stack pointer, and a context holding live SVE or SME state
+ * (Z/P registers wider than the V registers the trampoline saves: the
+ * kernel records them only for a thread that used SVE since its last
+ * system call).  vt_arch_call3_via's gadget is the address of
+ * "ldp x29, x30, [sp], #16; ret", which pops the frame record the call
+ * pushes and returns to it (callvia_aarch64_lp64_elf.S).  vt_arch_switch
+ * ends with a stlr of *off_cpu. */
+#include "../arch_common.h"
 
 /* Builds the first frame of a context that will run entry(arg) on the
  * stack whose highest usable address is top; returns its saved stack
@@ -200,12 +170,6 @@ static inline long vt_sys6(long n, long a, long b, long c, long d, long e,
                      : "memory");
     return x0;
 }
-#define vt_sys0(n) vt_sys6((n), 0, 0, 0, 0, 0, 0)
-#define vt_sys1(n, a) vt_sys6((n), (long)(a), 0, 0, 0, 0, 0)
-#define vt_sys2(n, a, b) vt_sys6((n), (long)(a), (long)(b), 0, 0, 0, 0)
-#define vt_sys3(n, a, b, c) vt_sys6((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
-#define vt_sys4(n, a, b, c, d)                                                \
-    vt_sys6((n), (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
 
 #endif /* !__ASSEMBLER__ */
 #endif /* VTHREAD_ARCH_H */

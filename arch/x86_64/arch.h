@@ -51,42 +51,15 @@ VT_HIDDEN extern unsigned char vt_arch_have_fsgsbase;
  * enabled features, from CPUID 0xD; 512 for FXSAVE). */
 VT_HIDDEN extern unsigned char vt_arch_have_xsave;
 VT_HIDDEN extern unsigned long vt_arch_xsave_size;
-VT_HIDDEN void vt_arch_preempt_tramp(void);
 
-/* Rewrites a signal context (ucontext_t *) so that the interrupted code
- * calls vt_arch_preempt_tramp when the handler returns; the red zone is
- * kept intact.  Writes nothing to the interrupted stack (the kernel's
- * signal frame lies just below the red zone): the interrupted pc goes to
- * *pc_slot, which the trampoline reads through %fs (the G's
- * preempt_pc).  Returns false if the stack pointer looks unusable. */
-VT_HIDDEN bool vt_arch_redirect_to_preempt(void *ucontext, uintptr_t *pc_slot);
-/* The interrupted program counter of a signal context. */
-VT_HIDDEN uintptr_t vt_arch_context_pc(void *ucontext);
-
-/* Fills *ucontext (a zeroed ucontext_t) with the registers a context
- * parked by vt_arch_switch saved at sp, as if it had just returned from
- * the switch: for unwinding a parked G (core/traceback.c). */
-VT_HIDDEN void vt_arch_parked_context(void *ucontext, uintptr_t sp);
-
-/* Calls fn(a, b, c) with ret_insn (the address of a 0xc3 byte in some
- * executable segment) as its return address; returns fn's result.  For
- * callees that look at their caller (callvia_x86_64_sysv_elf.S). */
-VT_HIDDEN void *vt_arch_call3_via(void *(*fn)(long, long, long), long a,
-                                  long b, long c, uintptr_t ret_insn);
-/* The address of a ret instruction (any 0xc3 byte: the CPU executes it
- * as a ret wherever it sits) in [lo, hi), the nearest to near, or 0: the
- * ret_insn of vt_arch_call3_via. */
-VT_HIDDEN uintptr_t vt_arch_find_return_gadget(uintptr_t lo, uintptr_t hi,
-                                               uintptr_t near);
-/* Decides how the thread pointer is switched.  Idempotent. */
-VT_HIDDEN void vt_arch_init(void);
-
-/* Saves the running context into *save_sp, switches to load_sp (and to
- * thread pointer fs unless 0), then stores 0 to *off_cpu when non-NULL.
- * Returns when some M switches back to the saved context. */
-VT_HIDDEN void vt_arch_switch(void **save_sp, void *load_sp, uintptr_t fs,
-                              volatile int *off_cpu);
-VT_HIDDEN void vt_arch_gstart(void);
+/* Also, from arch_common.h: vt_arch_redirect_to_preempt keeps the red zone
+ * intact and writes nothing to the interrupted stack (the kernel's
+ * signal frame lies just below the red zone); it refuses an unaligned
+ * stack pointer.  vt_arch_call3_via's gadget is the address of any 0xc3
+ * byte (ret) in an executable segment: the CPU executes it as a ret
+ * wherever it sits (callvia_x86_64_sysv_elf.S).  vt_arch_init decides
+ * how the thread pointer is switched (wrfsbase or arch_prctl). */
+#include "../arch_common.h"
 
 /* Builds the first frame of a context that will run entry(arg) on the
  * stack whose highest usable address is top; returns its saved stack
@@ -155,11 +128,5 @@ static inline long vt_sys6(long n, long a, long b, long c, long d, long e,
                      : "rcx", "r11", "memory");
     return ret;
 }
-#define vt_sys0(n) vt_sys6((n), 0, 0, 0, 0, 0, 0)
-#define vt_sys1(n, a) vt_sys6((n), (long)(a), 0, 0, 0, 0, 0)
-#define vt_sys2(n, a, b) vt_sys6((n), (long)(a), (long)(b), 0, 0, 0, 0)
-#define vt_sys3(n, a, b, c) vt_sys6((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
-#define vt_sys4(n, a, b, c, d)                                                \
-    vt_sys6((n), (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
 
 #endif /* VTHREAD_ARCH_H */
