@@ -246,6 +246,8 @@ START_TEST(bad_attributes)
 }
 END_TEST
 
+static _Atomic int named_self; /* name_self checked its own name */
+
 static void *name_self(void *unused)
 {
     (void)unused;
@@ -253,6 +255,7 @@ static void *name_self(void *unused)
     char buf[16];
     ck_assert_int_eq(pthread_getname_np(pthread_self(), buf, sizeof buf), 0);
     ck_assert_str_eq(buf, "worker-7");
+    atomic_store(&named_self, 1);
     pt_sleep_ms(30);
     return NULL;
 }
@@ -260,7 +263,11 @@ static void *name_self(void *unused)
 START_TEST(names)
 {
     pthread_t t = pt_start(name_self, NULL);
-    pt_sleep_ms(10);
+    /* wait until it has read its own name back: renaming it before that
+     * would fail its check (seen under qemu, where it runs slowly) */
+    for (int i = 0; i < 10000 && !atomic_load(&named_self); i++)
+        pt_sleep_ms(1);
+    ck_assert(atomic_load(&named_self));
     char buf[16];
     ck_assert_int_eq(pthread_getname_np(t, buf, sizeof buf), 0);
     ck_assert_str_eq(buf, "worker-7");
