@@ -93,6 +93,8 @@ if [ $do_unit = 1 ]; then
     echo "    memory-100k: qemu-user 7.2 accepts MADV_GUARD_INSTALL and does nothing, so guards fall back to mprotect, two mappings per G: 100,000 Gs exceed vm.max_map_count"
     echo "    memory-1m: a million thread creations take over a minute under emulation (the x86_64 unit part runs it)"
     echo "    fork: qemu-user 7.2 cannot fork a process whose threads are running (the child aborts in qemu's own code; a plain NPTL program fails the same way)"
+    echo "aarch64: skip unit test_cancel case tagged no-qemu:"
+    echo "    async_busy_loop: NOT a qemu limitation but an open bug: under qemu, about 1 run in 12 leaves ld.so's dl_load_tls_lock held after an asynchronous cancellation, and the next pthread_create waits forever (docs/compatibility.md, aarch64)"
     run_unit() { # NAME BINARY: one Check program under qemu
         local name=$1 bin=$2 log=$build/unit-$1.log
         # shellcheck disable=SC2086
