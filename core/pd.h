@@ -97,12 +97,8 @@ static inline uintptr_t vt_pd_tp(const void *pd)
 {
     return (uintptr_t)pd + VT_TP_PD_OFFSET;
 }
-/* One field of the caller's own descriptor, read through the thread
+/* An int field of the caller's own descriptor, read through the thread
  * pointer (one volatile load: never cached across a switch). */
-static inline uintptr_t vt_pd_self_load(long off)
-{
-    return vt_arch_tp_load(off - VT_TP_PD_OFFSET);
-}
 static inline int vt_pd_self_load32(long off)
 {
     return vt_arch_tp_load32(off - VT_TP_PD_OFFSET);

@@ -363,15 +363,13 @@ PL_HIDDEN void pl_sig_slot_take(int sig, siginfo_t *info);
  * sigqueued/sigval), then calls pl_sig_kick: core notes it on the G
  * (vt_signal_notify) and, if the G is running, the M that runs it gets
  * the signal itself as a "kick": SI_QUEUE from our pid with si_value =
- * &pl_kick_token (an address no program sends; si_errno, which would do
- * on Linux, does not survive qemu-user's signal emulation) and si_errno
- * PL_KICK_MAGIC, for a reader of the raw siginfo.  The kick runs the
+ * &pl_kick_token (an address no program sends; not si_errno, which
+ * qemu-user's signal emulation drops).  The kick runs the
  * program's handler at once if it lands in the target's own code
  * (pl_sig_claim decides who delivers: whoever clears the pending bit);
  * else the target delivers itself when it leaves the runtime or resumes
  * (core's deliver_signals hook: pl_signals_deliver).  A G that is not
  * running is vt_interrupt()ed: its interruptible wait delivers. */
-#define PL_KICK_MAGIC 0x76746b /* "vtk": glibc's senders leave si_errno 0 */
 PL_HIDDEN extern const char pl_kick_token;
 PL_HIDDEN void pl_sig_kick(vt_g *g, int sig);
 /* A thread-directed signal to G g (not the caller): recorded and kicked,

@@ -112,16 +112,15 @@ void pl_signals_adopt(vt_g *g, uint64_t m)
         set_g_mask(g, m);
 }
 
-/* Sends a kick (pl.h) for sig, meant for g, to the OS thread tid.  False
- * only if the kernel refused (its queue of real-time signals full). */
 const char pl_kick_token;
 
-static bool send_kick(vt_g *g, pid_t tid, int sig)
+/* Sends a kick (pl.h) for sig to the OS thread tid (it stands for every
+ * G of that M: sigroute.c entry).  False only if the kernel refused (its
+ * queue of real-time signals full). */
+static bool send_kick(pid_t tid, int sig)
 {
-    (void)g; /* the kick stands for every G of that M (sigroute.c entry) */
     siginfo_t k = pl_siginfo(
         sig, SI_QUEUE, (union sigval){.sival_ptr = (void *)&pl_kick_token});
-    k.si_errno = PL_KICK_MAGIC;
     return syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, sig, &k) == 0;
 }
 
@@ -131,7 +130,7 @@ void pl_sig_kick(vt_g *g, int sig)
     if (tid < 0)
         return; /* runnable: delivers when it resumes */
     /* (a refused kick: the G delivers when it next leaves the runtime) */
-    if (tid > 0 && send_kick(g, tid, sig))
+    if (tid > 0 && send_kick(tid, sig))
         return;
     vt_interrupt(g);
 }
@@ -223,7 +222,7 @@ static int deliver(vt_g *g)
                 send_here(sig, si.si_code == SI_QUEUE, si.si_value);
             continue;
         }
-        send_kick(g, tid, sig);
+        send_kick(tid, sig);
         if (atomic_load(&x->sigpend) & bit(sig)) {
             /* held by the kernel for now (we are inside a handler that
              * blocks it): look again at the next runtime exit */
@@ -263,7 +262,7 @@ void pl_sig_to_g(vt_g *g, int sig, bool queued, union sigval v)
      * published the set before looking at sigpend: timedwait) */
     int wtid = atomic_load(&x->sigwaittid);
     if (wtid && (atomic_load(&x->sigwaitset) & bit(sig)))
-        send_kick(g, wtid, sig);
+        send_kick(wtid, sig);
 }
 
 static int send_to(pthread_t th, int sig, bool queued, union sigval v)

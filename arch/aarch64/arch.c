@@ -28,6 +28,7 @@ _Static_assert(offsetof(ucontext_t, uc_mcontext.__reserved) ==
 _Static_assert(sizeof(ucontext_t) == VT_SF_SIZE - VT_SF_UC, "");
 _Static_assert(sizeof(struct fpsimd_context) == VT_SF_FPSIMD_SIZE, "");
 _Static_assert(VT_SF_SIZE % 16 == 0, "the frame keeps sp aligned");
+_Static_assert(VT_SF_PC == VT_SF_SP + 8, "the trampoline stores sp, pc as a pair");
 
 void vt_arch_init(void) {}
 

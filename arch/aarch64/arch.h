@@ -145,12 +145,6 @@ static inline int vt_arch_tp_load32(long off)
     return v;
 }
 
-/* Sets the calling OS thread's thread pointer outside a switch. */
-static inline void vt_arch_set_tp(uintptr_t tp)
-{
-    __asm__ volatile("msr tpidr_el0, %0" ::"r"(tp) : "memory");
-}
-
 static inline void vt_arch_relax(void) { __asm__ volatile("yield" ::: "memory"); }
 
 /* Raw system calls: return -errno on failure, never touch errno. */

@@ -83,11 +83,11 @@ vt_arch_preempt_tramp:
         ldr     x2, [x2, #VT_TP_G_SLOT] /* the G */
         ldr     x2, [x2, #8]            /* its preempt_pc */
         mrs     x3, nzcv
-        stp     x1, x2, [x0, #248]      /* sp, pc */
+        stp     x1, x2, [x0, #(VT_SF_SP - VT_SF_REGS)] /* sp, pc */
         .cfi_offset 96, VT_SF_PC - FRAME
-        str     x3, [x0, #264]          /* pstate: the flags; EL0, AArch64 */
+        str     x3, [x0, #(VT_SF_PSTATE - VT_SF_REGS)] /* the flags; EL0, AArch64 */
         /* a frame record for frame-pointer walkers, in the siginfo area */
-        ldr     x1, [x0, #232]
+        ldr     x1, [x0, #(29 * 8)]     /* the interrupted x29 */
         stp     x1, x2, [sp, #16]
         add     x29, sp, #16
         /* the FPSIMD record, then the terminator */

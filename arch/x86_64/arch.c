@@ -1,5 +1,4 @@
 /* arch.c — x86_64: choosing how the thread pointer is switched. */
-#include <asm/prctl.h>
 #include <cpuid.h>
 #include <ucontext.h>
 #include <sys/auxv.h>
@@ -56,13 +55,6 @@ bool vt_arch_redirect_to_preempt(void *ucontext, uintptr_t *pc_slot)
     return true;
 }
 
-void vt_arch_set_tp(uintptr_t tp)
-{
-    if (vt_arch_have_fsgsbase)
-        __asm__ volatile("wrfsbase %0" ::"r"(tp) : "memory");
-    else
-        vt_sys2(SYS_arch_prctl, ARCH_SET_FS, tp);
-}
 
 void vt_arch_parked_context(void *ucontext, uintptr_t sp)
 {

@@ -108,8 +108,6 @@ static inline int vt_arch_tp_load32(long off)
     return v;
 }
 
-/* Sets the calling OS thread's thread pointer outside a switch. */
-VT_HIDDEN void vt_arch_set_tp(uintptr_t tp);
 
 static inline void vt_arch_relax(void) { __asm__ volatile("pause" ::: "memory"); }
 

@@ -84,7 +84,7 @@ if ! make -j"$(nproc)" >make.log 2>&1 || ! make -j"$(nproc)" check TESTS= >>make
     exit 1
 fi
 lib=$src/.libs/libvthread.so
-echo "aarch64: built $(file -bL "$lib" | cut -d, -f1-2) in $((SECONDS - t0)) s"
+echo "aarch64: built $lib ($(readelf -h "$lib" | sed -n 's/^ *Machine: *//p')) in $((SECONDS - t0)) s"
 
 failed=0
 # ---- 2. unit tests
